@@ -1,0 +1,140 @@
+"""Avro on the wire: schemas from ``schemas/*.avsc``, single-object encoding framing.
+
+Every value we write is ``C3 01`` + the 8-byte little-endian CRC-64-AVRO fingerprint of
+the writer schema's Parsing Canonical Form + the Avro binary body (the Avro spec's
+"single object encoding"), so any standard Avro library can decode it with the schema
+file alone. Schemas are compiled once (fastavro ``parse_schema``) and reused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import UnknownType, fingerprint, parse_schema, to_parsing_canonical_form
+
+from ordertwin.errors import DecodeError, SchemaError
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = 10
+
+
+@dataclass(frozen=True)
+class CompiledSchema:
+    """One named schema, expanded and compiled, with its single-object fingerprint."""
+
+    name: str  # full name, e.g. "ordertwin.OrderEvent"
+    parsed: Any  # fastavro parsed schema (named types expanded)
+    canonical: str
+    fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
+
+
+def _fullname(raw: Mapping[str, Any]) -> str:
+    name = str(raw["name"])
+    ns = raw.get("namespace")
+    return name if "." in name or not ns else f"{ns}.{name}"
+
+
+def compile_schemas(raw_schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, CompiledSchema]:
+    """Compile named schemas that may reference each other by full name (any order)."""
+    named: dict[str, Any] = {}
+    pending = dict(raw_schemas)
+    while pending:
+        progressed = False
+        for origin, raw in list(pending.items()):
+            try:
+                parse_schema(dict(raw), named)
+            except UnknownType:
+                continue
+            except Exception as exc:  # fastavro raises several types on bad schemas
+                raise SchemaError(f"invalid Avro schema in {origin}: {exc}") from exc
+            del pending[origin]
+            progressed = True
+        if not progressed:
+            raise SchemaError(f"unresolvable type references in: {', '.join(sorted(pending))}")
+    compiled: dict[str, CompiledSchema] = {}
+    for raw in raw_schemas.values():
+        full = _fullname(raw)
+        expanded = parse_schema(dict(raw), dict(named), expand=True)
+        canonical = to_parsing_canonical_form(expanded)
+        fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
+        # Compile once more un-expanded against the shared named types, for speed.
+        compiled[full] = CompiledSchema(full, parse_schema(dict(raw), dict(named)), canonical, fp)
+    return compiled
+
+
+def load_schema_files(schemas_dir: Path) -> dict[str, dict[str, Any]]:
+    """Read every ``*.avsc`` in a directory: file name -> JSON document."""
+    files = sorted(schemas_dir.glob("*.avsc"))
+    if not files:
+        raise SchemaError(f"no .avsc files in {schemas_dir}")
+    out: dict[str, dict[str, Any]] = {}
+    for path in files:
+        try:
+            out[path.name] = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise SchemaError(f"{path}: not JSON: {exc}") from exc
+    return out
+
+
+class Codec:
+    """Encode/decode records of our schemas with single-object framing."""
+
+    def __init__(self, schemas: Mapping[str, CompiledSchema]) -> None:
+        self._by_name = dict(schemas)
+        self._by_fp = {s.fingerprint: s for s in schemas.values()}
+        # Short names ("OrderEvent") are accepted too; all ours share one namespace.
+        for s in schemas.values():
+            self._by_name.setdefault(s.name.rsplit(".", 1)[-1], s)
+
+    @classmethod
+    def from_dir(cls, schemas_dir: Path) -> Codec:
+        return cls(compile_schemas(load_schema_files(schemas_dir)))
+
+    def schema(self, name: str) -> CompiledSchema:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise SchemaError(f"unknown schema {name!r}") from None
+
+    def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
+        """Validate-by-writing and frame. Raises SchemaError naming the bad record."""
+        schema = self.schema(name)
+        buf = BytesIO()
+        buf.write(MAGIC)
+        buf.write(schema.fingerprint)
+        try:
+            fastavro.schemaless_writer(buf, schema.parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SchemaError(f"record does not match {schema.name}: {exc}") from exc
+        return buf.getvalue()
+
+    def decode(self, data: bytes, reader: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Return (schema full name, record); optionally resolve into a reader schema."""
+        if len(data) < HEADER_LEN or data[:2] != MAGIC:
+            raise DecodeError(f"not Avro single-object encoded (starts {data[:4]!r})")
+        writer = self._by_fp.get(bytes(data[2:HEADER_LEN]))
+        if writer is None:
+            raise DecodeError(f"unknown schema fingerprint {data[2:HEADER_LEN].hex()}")
+        reader_schema = self.schema(reader).parsed if reader else None
+        try:
+            record = fastavro.schemaless_reader(
+                BytesIO(data[HEADER_LEN:]), writer.parsed, reader_schema
+            )
+        except Exception as exc:  # truncated/corrupt bodies raise several error types
+            raise DecodeError(f"corrupt {writer.name} body: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"{writer.name} did not decode to a record")
+        return writer.name, record
+
+    def decode_as(self, name: str, data: bytes) -> dict[str, Any]:
+        """Decode, insisting on one schema (by name)."""
+        got, record = self.decode(data)
+        if got != self.schema(name).name:
+            raise DecodeError(f"expected {self.schema(name).name}, got {got}")
+        return record

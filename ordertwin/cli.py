@@ -1,0 +1,265 @@
+"""The ``ordertwin`` command: one entry point, a subcommand per process.
+
+Each subcommand builds the Settings once and passes them down; modules that connect to
+anything are imported inside the subcommand so ``ordertwin --help`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ordertwin.errors import OrdertwinError
+from ordertwin.settings import REPO_ROOT, Settings
+from ordertwin.topics import SOURCES, Catalogue
+
+KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the Faust worker (normalise + twin agents, HTTP API, /metrics)."""
+    from faust import Worker
+
+    from streams.app import build
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = build(settings)
+    worker = Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_connector(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one source connector until interrupted."""
+    from connectors.runner import run_connector
+
+    return _run_async(run_connector(args.source, settings, from_start=args.from_start))
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve platform simulators on localhost (fake Taobao etc.) for demos and tests."""
+    from connectors.runner import run_simulator
+
+    return _run_async(run_simulator(args.source, settings, n_orders=args.orders, seed=args.seed))
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    """Create (idempotently) or list the topics of the catalogue."""
+    catalogue = Catalogue.from_settings(settings)
+    if args.action == "create":
+        from ordertwin.admin import create_topics
+
+        outcome = create_topics(
+            settings.kafka_config(), catalogue.all(), replication_factor=settings.replication_factor
+        )
+        for name, what in sorted(outcome.items()):
+            print(f"{what:8} {name}")
+    else:
+        for spec in catalogue.all():
+            retention = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms // 86_400_000}d"
+            print(f"{spec.name:28} p={spec.partitions:<3} {spec.cleanup_policy:8} {retention:8} key={spec.key}  value={spec.value}  writer={spec.writer}")
+    return 0
+
+
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a topic as JSON lines, decoding our Avro values (raw topics as they are)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from ordertwin.avro import Codec
+
+    codec = Codec.from_dir(settings.schemas_dir)
+    topic = args.topic if args.topic.startswith(settings.topic_prefix) else settings.topic_prefix + args.topic
+    consumer = Consumer(
+        {
+            **settings.kafka_config(),
+            "group.id": f"ordertwin-tail-{os.getpid()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest" if args.from_beginning else "latest",
+        }
+    )
+    meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if meta is None or meta.error is not None:
+        raise OrdertwinError(f"topic {topic!r} does not exist")
+    tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions] if args.from_beginning else None
+    if tps:
+        consumer.assign(tps)
+    else:
+        consumer.subscribe([topic])
+    printed, idle_since = 0, time.monotonic()
+    try:
+        while args.limit <= 0 or printed < args.limit:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                if not args.follow and time.monotonic() - idle_since > 2.0:
+                    break
+                continue
+            if msg.error():
+                print(json.dumps({"error": str(msg.error())}), file=sys.stderr)
+                continue
+            idle_since = time.monotonic()
+            print(json.dumps(_render(codec, msg), ensure_ascii=False, default=_json_default))
+            printed += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return 0
+
+
+def _render(codec: Any, msg: Any) -> dict[str, Any]:
+    value = msg.value()
+    out: dict[str, Any] = {
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "key": msg.key().decode("utf-8", "replace") if msg.key() else None,
+    }
+    if value is None:
+        out["value"] = None
+    elif value[:2] == b"\xc3\x01":
+        name, record = codec.decode(value)
+        out["schema"] = name
+        out["value"] = record
+    else:
+        try:
+            out["value"] = json.loads(value)
+        except ValueError:
+            out["value_bytes"] = value.decode("utf-8", "replace")
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(type(value).__name__)
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    """Start everything locally: Kafka, topics, simulator, connector, worker; Ctrl-C stops all."""
+    started_kafka = subprocess.run(["bash", str(KAFKA_SH), "status"], capture_output=True).returncode != 0
+    subprocess.run(["bash", str(KAFKA_SH), "up"], check=True)
+    exe = [sys.executable, "-m", "ordertwin.cli"]
+    subprocess.run([*exe, "topics", "create"], check=True)
+    log_dir = REPO_ROOT / "var" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(name: str, *argv: str) -> None:
+        out = (log_dir / f"{name}.log").open("ab")
+        procs.append((name, subprocess.Popen([*exe, *argv], stdout=out, stderr=subprocess.STDOUT)))
+
+    spawn("simulator", "simulate", "--orders", str(args.orders))
+    spawn("worker", "worker")
+    spawn("connector-taobao", "connector", "taobao")
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    print(
+        "\nordertwin is running (logs in var/log/):\n"
+        f"  an order's twin : {base}/orders/taobao:<tid>   e.g. {base}/orders/taobao:{_first_tid(args.seed)}\n"
+        f"  worker health   : {base}/health\n"
+        f"  metrics         : {base}/metrics   (connector: http://127.0.0.1:{settings.connector_metrics_port}/metrics)\n"
+        "  a topic         : .venv/bin/ordertwin tail orders.events --from-beginning\n"
+        "Ctrl-C stops everything this command started.\n",
+        flush=True,
+    )
+    try:
+        while all(p.poll() is None for _, p in procs):
+            time.sleep(1)
+        dead = [n for n, p in procs if p.poll() is not None]
+        print(f"stopped: {', '.join(dead)} exited; see var/log/", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for _, p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for _, p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if started_kafka:
+            subprocess.run(["bash", str(KAFKA_SH), "down"])
+
+
+def _first_tid(seed: int) -> str:
+    try:
+        from connectors.taobao.simulator import first_tid
+
+        return str(first_tid(seed))
+    except Exception:  # only a hint in the banner
+        return "<tid>"
+
+
+def _run_async(coro: Any) -> int:
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ordertwin",
+        description="A live digital twin of every e-commerce order on Kafka. Settings come "
+        "from ORDERTWIN_* environment variables (see README).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    w = sub.add_parser("worker", help=cmd_worker.__doc__, description=cmd_worker.__doc__)
+    w.set_defaults(func=cmd_worker)
+
+    c = sub.add_parser("connector", help=cmd_connector.__doc__, description=cmd_connector.__doc__)
+    c.add_argument("source", choices=SOURCES, help="which source to pull/receive")
+    c.add_argument("--from-start", action="store_true", help="ignore the stored cursor")
+    c.set_defaults(func=cmd_connector)
+
+    s = sub.add_parser("simulate", help=cmd_simulate.__doc__, description=cmd_simulate.__doc__)
+    s.add_argument("--source", default="taobao", help="which platform to simulate")
+    s.add_argument("--orders", type=int, default=200, help="orders to generate")
+    s.add_argument("--seed", type=int, default=7, help="seed for reproducible data")
+    s.set_defaults(func=cmd_simulate)
+
+    t = sub.add_parser("topics", help=cmd_topics.__doc__, description=cmd_topics.__doc__)
+    t.add_argument("action", choices=["create", "list"], help="create missing topics, or list the catalogue")
+    t.set_defaults(func=cmd_topics)
+
+    tl = sub.add_parser("tail", help=cmd_tail.__doc__, description=cmd_tail.__doc__)
+    tl.add_argument("topic", help="topic name (the prefix is added if missing)")
+    tl.add_argument("-b", "--from-beginning", action="store_true", help="start at the oldest record")
+    tl.add_argument("-f", "--follow", action="store_true", help="keep waiting for new records")
+    tl.add_argument("-n", "--limit", type=int, default=0, help="stop after N records (0 = no limit)")
+    tl.set_defaults(func=cmd_tail)
+
+    d = sub.add_parser("dev", help=cmd_dev.__doc__, description=cmd_dev.__doc__)
+    d.add_argument("--orders", type=int, default=200, help="orders the simulator generates")
+    d.add_argument("--seed", type=int, default=7, help="simulator seed")
+    d.set_defaults(func=cmd_dev)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+        return int(args.func(settings, args))
+    except OrdertwinError as exc:
+        print(f"ordertwin: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

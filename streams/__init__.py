@@ -1,0 +1,1 @@
+"""Faust stream processing: normalise raw events, keep the order twin, raise alerts."""

@@ -1,0 +1,114 @@
+"""Build the Faust app from settings: topics, tables, agents and views, wired once.
+
+Nothing here runs at import time: :func:`build` is called by the CLI (or a test) with a
+Settings object and returns a :class:`Pipeline` holding every piece by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from ordertwin.avro import Codec
+from ordertwin.settings import Settings
+from ordertwin.topics import SOURCES, Catalogue
+from streams.metrics import PipelineMetrics
+from streams.normalise.agents import register_normalise
+from streams.normalise.model import keyed_fingerprint
+from streams.orders.agents import register_twin
+from streams.web import register_views
+
+
+@dataclass
+class Pipeline:
+    """Everything the worker runs; tests reach agents and tables through it."""
+
+    settings: Settings
+    app: faust.App
+    catalogue: Catalogue
+    codec: Codec
+    metrics: PipelineMetrics
+    topics: dict[str, faust.types.TopicT]
+    tables: dict[str, Any]
+    agents: dict[str, Any]
+
+
+def _broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> Pipeline:
+    """Create the app and register every agent, table and view."""
+    catalogue = Catalogue.from_settings(settings)
+    codec = Codec.from_dir(settings.schemas_dir)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = PipelineMetrics.create(registry)
+    app = faust.App(
+        settings.app_id,
+        broker=_broker_urls(settings.bootstrap_servers),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=1,
+    )
+
+    def topic(name: str, **kw: Any) -> faust.types.TopicT:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", **kw)
+
+    topics: dict[str, faust.types.TopicT] = {
+        "raw": topic(*[catalogue.raw(s).name for s in SOURCES]),
+        "orders_events": topic(catalogue.orders_events.name, partitions=settings.partitions),
+        "inventory_events": topic(catalogue.inventory_events.name, partitions=settings.partitions),
+        "deadletter": topic(catalogue.deadletter.name, partitions=settings.partitions),
+        "orders_twin": topic(
+            catalogue.orders_twin.name,
+            partitions=settings.partitions,
+            compacting=True,
+            deleting=False,
+            internal=True,
+        ),
+    }
+    order_twin = app.Table(
+        "order_twin",
+        default=None,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        changelog_topic=topics["orders_twin"],
+        help="order_id -> OrderTwin (Avro); its changelog is the orders.twin topic.",
+    )
+    tables: dict[str, Any] = {"order_twin": order_twin}
+    fingerprint = keyed_fingerprint(settings.fingerprint_key.get_secret_value().encode())
+    agents: dict[str, Any] = {}
+    agents["normalise"] = register_normalise(
+        app,
+        catalogue=catalogue,
+        source=topics["raw"],
+        orders=topics["orders_events"],
+        inventory=topics["inventory_events"],
+        deadletter=topics["deadletter"],
+        codec=codec,
+        fingerprint=fingerprint,
+        max_bytes=settings.max_raw_bytes,
+        metrics=metrics,
+    )
+    agents["track_twin"] = register_twin(
+        app, source=topics["orders_events"], table=order_twin, codec=codec, metrics=metrics,
+        now=lambda: datetime.now(UTC),
+    )
+    pipeline = Pipeline(settings, app, catalogue, codec, metrics, topics, tables, agents)
+    register_views(pipeline)
+    return pipeline

@@ -1,0 +1,57 @@
+"""Pipeline metrics (bounded labels only: source, outcome, reason — never ids or SKUs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class PipelineMetrics:
+    """All worker-side metrics, registered on one registry (one per app/test)."""
+
+    registry: CollectorRegistry
+    raw_records: Counter
+    normalised: Counter
+    rejected: Counter
+    twin_updates: Counter
+    twin_rows: Gauge
+    ingest_to_twin: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
+        return cls(
+            registry=registry,
+            raw_records=Counter(
+                "ordertwin_raw_records", "Raw records read, by source.", ["source"], registry=registry
+            ),
+            normalised=Counter(
+                "ordertwin_normalised_events",
+                "Canonical events produced, by source and kind (order/inventory).",
+                ["source", "kind"],
+                registry=registry,
+            ),
+            rejected=Counter(
+                "ordertwin_rejected_records",
+                "Raw records dead-lettered, by source and reason.",
+                ["source", "reason"],
+                registry=registry,
+            ),
+            twin_updates=Counter(
+                "ordertwin_twin_events",
+                "Order events applied to the twin, by outcome (changed/unchanged).",
+                ["outcome"],
+                registry=registry,
+            ),
+            twin_rows=Gauge(
+                "ordertwin_twin_rows", "Twin rows held by this worker's active partitions.",
+                registry=registry,
+            ),
+            ingest_to_twin=Histogram(
+                "ordertwin_ingest_to_twin_seconds",
+                "Latency from connector receipt (ingest_time) to twin update.",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+                registry=registry,
+            ),
+        )

@@ -1,0 +1,1 @@
+"""Normalisation: raw platform records -> canonical Avro events or dead-letter rejections."""

@@ -1,0 +1,1 @@
+"""The order twin: one mirrored record per real order, across every system."""
