@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from ordertwin.errors import OrdertwinError
 from ordertwin.topics import TopicSpec
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def create_topics(
-    kafka_config: dict[str, str],
+    kafka_config: dict[str, Any],
     specs: Iterable[TopicSpec],
     *,
     replication_factor: int = 1,
@@ -49,7 +50,7 @@ def create_topics(
     return outcome
 
 
-def delete_topics(kafka_config: dict[str, str], names: Iterable[str], timeout: float = 30.0) -> None:
+def delete_topics(kafka_config: dict[str, Any], names: Iterable[str], timeout: float = 30.0) -> None:
     """Delete topics (used by tests to clean up their throwaway topics)."""
     admin = AdminClient(kafka_config)
     names = [n for n in names if n in admin.list_topics(timeout=timeout).topics]

@@ -123,9 +123,7 @@ class Codec:
             raise DecodeError(f"unknown schema fingerprint {data[2:HEADER_LEN].hex()}")
         reader_schema = self.schema(reader).parsed if reader else None
         try:
-            record = fastavro.schemaless_reader(
-                BytesIO(data[HEADER_LEN:]), writer.parsed, reader_schema
-            )
+            record = fastavro.schemaless_reader(BytesIO(data[HEADER_LEN:]), writer.parsed, reader_schema)
         except Exception as exc:  # truncated/corrupt bodies raise several error types
             raise DecodeError(f"corrupt {writer.name} body: {exc}") from exc
         if not isinstance(record, dict):

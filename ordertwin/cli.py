@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ordertwin.errors import OrdertwinError
@@ -67,7 +67,10 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     else:
         for spec in catalogue.all():
             retention = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms // 86_400_000}d"
-            print(f"{spec.name:28} p={spec.partitions:<3} {spec.cleanup_policy:8} {retention:8} key={spec.key}  value={spec.value}  writer={spec.writer}")
+            print(
+                f"{spec.name:28} p={spec.partitions:<3} {spec.cleanup_policy:8} {retention:8} "
+                f"key={spec.key}  value={spec.value}  writer={spec.writer}"
+            )
     return 0
 
 
@@ -203,10 +206,8 @@ def _first_tid(seed: int) -> str:
 
 
 def _run_async(coro: Any) -> int:
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(coro)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

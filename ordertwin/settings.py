@@ -7,6 +7,7 @@ the environment on its own, and nothing connects at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,12 +21,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERTWIN_", extra="ignore")
 
     # --- Kafka ---------------------------------------------------------------
-    bootstrap_servers: str = Field(
-        "127.0.0.1:9092", description="Kafka bootstrap servers, comma separated."
-    )
-    topic_prefix: str = Field(
-        "", description="Prefix for every topic name (isolates test runs and tenants)."
-    )
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    topic_prefix: str = Field("", description="Prefix for every topic name (isolates test runs and tenants).")
     partitions: int = Field(4, ge=1, description="Partitions of every topic we create.")
     replication_factor: int = Field(1, ge=1, description="Replication of every topic.")
     kafka_security: dict[str, str] = Field(
@@ -38,17 +35,11 @@ class Settings(BaseSettings):
 
     # --- Worker --------------------------------------------------------------
     app_id: str = Field("ordertwin", description="Faust app id = consumer group id.")
-    store: str = Field(
-        "rocksdb://", description="Faust table store: rocksdb:// (production) or memory://."
-    )
-    data_dir: Path = Field(
-        REPO_ROOT / "var" / "worker", description="Worker state (RocksDB) directory."
-    )
+    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (production) or memory://.")
+    data_dir: Path = Field(REPO_ROOT / "var" / "worker", description="Worker state (RocksDB) directory.")
     web_host: str = Field("127.0.0.1", description="Worker HTTP API bind address.")
     web_port: int = Field(6066, description="Worker HTTP API port (/orders, /metrics).")
-    max_raw_bytes: int = Field(
-        1_000_000, description="Raw records larger than this are dead-lettered as OVERSIZE."
-    )
+    max_raw_bytes: int = Field(1_000_000, description="Raw records larger than this are dead-lettered as OVERSIZE.")
     schemas_dir: Path = Field(REPO_ROOT / "schemas", description="Where the .avsc files live.")
     fingerprint_key: SecretStr = Field(
         SecretStr("ordertwin-dev-fingerprint-key"),
@@ -57,58 +48,34 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Worker log level.")
 
     # --- Connectors ----------------------------------------------------------
-    connector_instance: str = Field(
-        "local-1", description="Identifies this connector process in record headers."
-    )
-    connector_metrics_port: int = Field(
-        9108, description="Prometheus /metrics port of a connector process (0 = off)."
-    )
+    connector_instance: str = Field("local-1", description="Identifies this connector process in record headers.")
+    connector_metrics_port: int = Field(9108, description="Prometheus /metrics port of a connector process (0 = off).")
     poll_interval_s: float = Field(5.0, gt=0, description="Pause between incremental pulls.")
     backoff_s: tuple[float, ...] = Field(
         (30.0, 90.0, 270.0), description="Retry delays for failed platform calls (jittered)."
     )
-    pull_overlap_s: float = Field(
-        60.0, ge=0, description="Each pull window restarts this much before the cursor."
-    )
-    pull_start: str = Field(
-        "", description="First cursor (ISO time) when no cursor is stored; empty = 24 h ago."
-    )
+    pull_overlap_s: float = Field(60.0, ge=0, description="Each pull window restarts this much before the cursor.")
+    pull_start: str = Field("", description="First cursor (ISO time) when no cursor is stored; empty = 24 h ago.")
     pull_safety_lag_s: float = Field(
         30.0, ge=0, description="Pull windows end this far behind now (platform index lag)."
     )
-    pull_window_s: float = Field(
-        1800.0, gt=0, description="Span of one pull request; clamped to the platform maximum."
-    )
-    connector_http_timeout_s: float = Field(
-        30.0, gt=0, description="Timeout of one platform HTTP call."
-    )
+    pull_window_s: float = Field(1800.0, gt=0, description="Span of one pull request; clamped to the platform maximum.")
+    connector_http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one platform HTTP call.")
     connector_flush_timeout_s: float = Field(
         60.0, gt=0, description="How long a connector waits for Kafka to acknowledge a window."
     )
-    connector_metrics_host: str = Field(
-        "127.0.0.1", description="Bind address of the connector's Prometheus /metrics."
-    )
+    connector_metrics_host: str = Field("127.0.0.1", description="Bind address of the connector's Prometheus /metrics.")
 
     # --- Platforms (credentials and endpoints) -------------------------------
-    taobao_base_url: str = Field(
-        "http://127.0.0.1:8701/router/rest", description="Taobao TOP gateway URL."
-    )
+    taobao_base_url: str = Field("http://127.0.0.1:8701/router/rest", description="Taobao TOP gateway URL.")
     taobao_app_key: str = Field("12345678", description="Taobao TOP app key.")
-    taobao_app_secret: SecretStr = Field(
-        SecretStr("taobao-dev-secret"), description="Taobao TOP app secret."
-    )
-    taobao_session: SecretStr = Field(
-        SecretStr("taobao-dev-session"), description="Taobao seller session key."
-    )
-    taobao_sign_method: str = Field(
-        "md5", description="TOP sign method: md5, hmac or hmac-sha256."
-    )
-    taobao_page_size: int = Field(
-        50, ge=1, le=100, description="TOP page_size (max 100; TOP recommends 40-50)."
-    )
+    taobao_app_secret: SecretStr = Field(SecretStr("taobao-dev-secret"), description="Taobao TOP app secret.")
+    taobao_session: SecretStr = Field(SecretStr("taobao-dev-session"), description="Taobao seller session key.")
+    taobao_sign_method: str = Field("md5", description="TOP sign method: md5, hmac or hmac-sha256.")
+    taobao_page_size: int = Field(50, ge=1, le=100, description="TOP page_size (max 100; TOP recommends 40-50).")
     simulator_host: str = Field("127.0.0.1", description="Platform simulators bind here.")
     taobao_simulator_port: int = Field(8701, description="Taobao simulator port.")
 
-    def kafka_config(self) -> dict[str, str]:
+    def kafka_config(self) -> dict[str, Any]:
         """librdkafka settings shared by every confluent-kafka client we create."""
         return {"bootstrap.servers": self.bootstrap_servers, **self.kafka_security}

@@ -71,32 +71,52 @@ class Catalogue:
     @property
     def orders_events(self) -> TopicSpec:
         return TopicSpec(
-            self.name("orders.events"), self.partitions, "delete", 30 * DAY_MS,
-            "order_id", "ordertwin.OrderEvent", "streams.normalise",
+            self.name("orders.events"),
+            self.partitions,
+            "delete",
+            30 * DAY_MS,
+            "order_id",
+            "ordertwin.OrderEvent",
+            "streams.normalise",
             "Canonical order events from every source; downstream WMS/finance read this.",
         )
 
     @property
     def inventory_events(self) -> TopicSpec:
         return TopicSpec(
-            self.name("inventory.events"), self.partitions, "delete", 30 * DAY_MS,
-            "sku", "ordertwin.InventoryEvent", "streams.normalise",
+            self.name("inventory.events"),
+            self.partitions,
+            "delete",
+            30 * DAY_MS,
+            "sku",
+            "ordertwin.InventoryEvent",
+            "streams.normalise",
             "Canonical stock snapshots and movements from the WMS.",
         )
 
     @property
     def deadletter(self) -> TopicSpec:
         return TopicSpec(
-            self.name("deadletter"), self.partitions, "delete", 30 * DAY_MS,
-            "source record key", "ordertwin.RejectedEvent", "streams.normalise",
+            self.name("deadletter"),
+            self.partitions,
+            "delete",
+            30 * DAY_MS,
+            "source record key",
+            "ordertwin.RejectedEvent",
+            "streams.normalise",
             "Every raw record we could not map, with the reason and its original bytes.",
         )
 
     @property
     def orders_twin(self) -> TopicSpec:
         return TopicSpec(
-            self.name("orders.twin"), self.partitions, "compact", -1,
-            "order_id", "ordertwin.OrderTwin", "streams.orders (table order_twin changelog)",
+            self.name("orders.twin"),
+            self.partitions,
+            "compact",
+            -1,
+            "order_id",
+            "ordertwin.OrderTwin",
+            "streams.orders (table order_twin changelog)",
             "Latest twin of every order; the changelog of the order_twin table.",
             {"min.compaction.lag.ms": "0", "segment.ms": str(3600 * 1000)},
         )
@@ -104,32 +124,52 @@ class Catalogue:
     @property
     def alerts(self) -> TopicSpec:
         return TopicSpec(
-            self.name("alerts"), self.partitions, "delete", 30 * DAY_MS,
-            "order_id or subject", "ordertwin.Alert", "streams.alerts",
+            self.name("alerts"),
+            self.partitions,
+            "delete",
+            30 * DAY_MS,
+            "order_id or subject",
+            "ordertwin.Alert",
+            "streams.alerts",
             "Divergence alerts, RAISED then RESOLVED, deterministic ids.",
         )
 
     @property
     def inventory_levels(self) -> TopicSpec:
         return TopicSpec(
-            self.name("inventory.levels"), self.partitions, "compact", -1,
-            "sku", "ordertwin.InventoryLevel", "streams.inventory",
+            self.name("inventory.levels"),
+            self.partitions,
+            "compact",
+            -1,
+            "sku",
+            "ordertwin.InventoryLevel",
+            "streams.inventory",
             "Latest on hand / reserved / available per SKU and warehouse.",
         )
 
     @property
     def inventory_commands(self) -> TopicSpec:
         return TopicSpec(
-            self.name("inventory.commands"), self.partitions, "delete", 7 * DAY_MS,
-            "sku", "ordertwin.ChannelStockLock", "streams.inventory",
+            self.name("inventory.commands"),
+            self.partitions,
+            "delete",
+            7 * DAY_MS,
+            "sku",
+            "ordertwin.ChannelStockLock",
+            "streams.inventory",
             "Recommendations to a listing service (e.g. lock a channel's stock).",
         )
 
     @property
     def connector_state(self) -> TopicSpec:
         return TopicSpec(
-            self.name("connector.state"), 1, "compact", -1,
-            "connector name", "JSON cursor", "connectors",
+            self.name("connector.state"),
+            1,
+            "compact",
+            -1,
+            "connector name",
+            "JSON cursor",
+            "connectors",
             "Durable connector cursors, advanced only after Kafka acknowledged the records.",
             {"min.compaction.lag.ms": "0"},
         )
@@ -149,6 +189,6 @@ class Catalogue:
     def source_of_raw_topic(self, topic: str) -> str | None:
         """``raw.taobao`` (with prefix) -> ``taobao``; None for anything else."""
         head = self.name("raw.")
-        if topic.startswith(head) and topic[len(head):] in SOURCES:
-            return topic[len(head):]
+        if topic.startswith(head) and topic[len(head) :] in SOURCES:
+            return topic[len(head) :]
         return None

@@ -65,8 +65,8 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         table_standby_replicas=1,
     )
 
-    def topic(name: str, **kw: Any) -> faust.types.TopicT:
-        return app.topic(name, key_serializer="raw", value_serializer="raw", **kw)
+    def topic(*names: str, **kw: Any) -> faust.types.TopicT:
+        return app.topic(*names, key_serializer="raw", value_serializer="raw", **kw)
 
     topics: dict[str, faust.types.TopicT] = {
         "raw": topic(*[catalogue.raw(s).name for s in SOURCES]),
@@ -84,8 +84,7 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
     order_twin = app.Table(
         "order_twin",
         default=None,
-        key_serializer="raw",
-        value_serializer="raw",
+        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
         partitions=settings.partitions,
         changelog_topic=topics["orders_twin"],
         help="order_id -> OrderTwin (Avro); its changelog is the orders.twin topic.",
@@ -106,7 +105,11 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         metrics=metrics,
     )
     agents["track_twin"] = register_twin(
-        app, source=topics["orders_events"], table=order_twin, codec=codec, metrics=metrics,
+        app,
+        source=topics["orders_events"],
+        table=order_twin,
+        codec=codec,
+        metrics=metrics,
         now=lambda: datetime.now(UTC),
     )
     pipeline = Pipeline(settings, app, catalogue, codec, metrics, topics, tables, agents)

@@ -23,9 +23,7 @@ class PipelineMetrics:
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
         return cls(
             registry=registry,
-            raw_records=Counter(
-                "ordertwin_raw_records", "Raw records read, by source.", ["source"], registry=registry
-            ),
+            raw_records=Counter("ordertwin_raw_records", "Raw records read, by source.", ["source"], registry=registry),
             normalised=Counter(
                 "ordertwin_normalised_events",
                 "Canonical events produced, by source and kind (order/inventory).",
@@ -45,7 +43,8 @@ class PipelineMetrics:
                 registry=registry,
             ),
             twin_rows=Gauge(
-                "ordertwin_twin_rows", "Twin rows held by this worker's active partitions.",
+                "ordertwin_twin_rows",
+                "Twin rows held by this worker's active partitions.",
                 registry=registry,
             ),
             ingest_to_twin=Histogram(

@@ -27,7 +27,7 @@ def register_views(pipeline: Pipeline) -> None:
     class OrderView(View):
         """The twin of one order, from the worker that owns its partition."""
 
-        @app.table_route(table=table, match_info="order_id")
+        @app.table_route(table=table, match_info="order_id")  # type: ignore[arg-type]
         async def get(self, request: Request, order_id: str) -> Response:
             if not order_id or len(order_id) > MAX_ID_LEN:
                 return self.json({"error": "invalid order id"}, status=400)
@@ -60,4 +60,4 @@ def register_views(pipeline: Pipeline) -> None:
 
 def _count_rows(table: Any) -> int:
     """Rows in this worker's table (O(rows); fine for a health probe, not a hot path)."""
-    return sum(1 for _ in table.keys())
+    return sum(1 for _ in table)

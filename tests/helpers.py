@@ -25,8 +25,15 @@ def fixture_json(source: str, name: str) -> Any:
     return json.loads(fixture_bytes(source, name))
 
 
-def raw_record(source: str | None, value: bytes | None, *, topic: str | None = None, offset: int = 0,
-               key: bytes | None = b"k", headers: dict[str, bytes] | None = None) -> RawRecord:
+def raw_record(
+    source: str | None,
+    value: bytes | None,
+    *,
+    topic: str | None = None,
+    offset: int = 0,
+    key: bytes | None = b"k",
+    headers: dict[str, bytes] | None = None,
+) -> RawRecord:
     return RawRecord(
         source=source,
         topic=topic or f"raw.{source}",

@@ -51,7 +51,7 @@ def register_normalise(
     max_bytes: int,
     metrics: PipelineMetrics,
 ) -> Any:
-    async def normalise(stream: faust.StreamT) -> None:
+    async def normalise(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             raw = raw_record_of(catalogue, event.message)
             label = raw.source or "unknown"

@@ -30,7 +30,7 @@ def register_twin(
     metrics: PipelineMetrics,
     now: Callable[[], datetime],
 ) -> Any:
-    async def track_twin(stream: faust.StreamT) -> None:
+    async def track_twin(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             key = event.key
             value = event.value

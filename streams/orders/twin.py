@@ -13,7 +13,13 @@ from typing import Any
 
 # Forward lifecycle, in order. Exits are handled separately.
 LIFECYCLE: tuple[str, ...] = (
-    "PENDING_PAYMENT", "PAID", "ALLOCATED", "OUTBOUND", "IN_TRANSIT", "DELIVERED", "COMPLETED",
+    "PENDING_PAYMENT",
+    "PAID",
+    "ALLOCATED",
+    "OUTBOUND",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
 )
 RANK: dict[str, int] = {s: i for i, s in enumerate(LIFECYCLE)}
 EXITS: frozenset[str] = frozenset({"CANCELLED", "REFUNDED", "RETURNED"})

@@ -17,12 +17,27 @@ from tests.helpers import CODEC
 
 T = datetime(2026, 11, 11, 0, 5, tzinfo=UTC)
 EVENT = {
-    "event_id": "e1", "order_id": "taobao:1", "channel": "taobao", "source": "taobao",
-    "system": "CHANNEL", "status": "PAID", "raw_status": "WAIT_SELLER_SEND_GOODS", "partial": False,
-    "event_time": T, "ingest_time": T, "amount_minor": 25700, "currency": "CNY",
+    "event_id": "e1",
+    "order_id": "taobao:1",
+    "channel": "taobao",
+    "source": "taobao",
+    "system": "CHANNEL",
+    "status": "PAID",
+    "raw_status": "WAIT_SELLER_SEND_GOODS",
+    "partial": False,
+    "event_time": T,
+    "ingest_time": T,
+    "amount_minor": 25700,
+    "currency": "CNY",
     "lines": [{"line_id": "9", "sku": "A-1", "qty": 2, "unit_price_minor": 100, "raw_status": None}],
-    "warehouse": None, "carrier": None, "tracking_no": None, "address_fp": "ab", "lines_fp": "cd",
-    "raw_topic": "raw.taobao", "raw_partition": 0, "raw_offset": 5,
+    "warehouse": None,
+    "carrier": None,
+    "tracking_no": None,
+    "address_fp": "ab",
+    "lines_fp": "cd",
+    "raw_topic": "raw.taobao",
+    "raw_partition": 0,
+    "raw_offset": 5,
 }
 
 
@@ -72,15 +87,28 @@ def test_undecodable_bytes(data: bytes) -> None:
 
 def test_unresolvable_reference_is_reported() -> None:
     with pytest.raises(SchemaError, match="unresolvable"):
-        compile_schemas({"x.avsc": {"type": "record", "name": "X", "namespace": "n",
-                                     "fields": [{"name": "y", "type": "n.Missing"}]}})
+        compile_schemas(
+            {
+                "x.avsc": {
+                    "type": "record",
+                    "name": "X",
+                    "namespace": "n",
+                    "fields": [{"name": "y", "type": "n.Missing"}],
+                }
+            }
+        )
 
 
 def test_codec_reads_with_a_reader_schema() -> None:
     """Backward compatibility mechanics: an old writer, a newer reader with a defaulted field."""
     old = {"type": "record", "name": "R", "namespace": "t", "fields": [{"name": "a", "type": "int"}]}
-    new = {"type": "record", "name": "R2", "namespace": "t", "aliases": ["t.R"],
-           "fields": [{"name": "a", "type": "int"}, {"name": "b", "type": "string", "default": "x"}]}
+    new = {
+        "type": "record",
+        "name": "R2",
+        "namespace": "t",
+        "aliases": ["t.R"],
+        "fields": [{"name": "a", "type": "int"}, {"name": "b", "type": "string", "default": "x"}],
+    }
     codec = Codec(compile_schemas({"r.avsc": old, "r2.avsc": json.loads(json.dumps(new))}))
     _, rec = codec.decode(codec.encode("R", {"a": 1}), reader="R2")
     assert rec == {"a": 1, "b": "x"}

@@ -79,7 +79,8 @@ def _address_text(trade: Mapping[str, Any]) -> str | None:
     oaid = trade.get("oaid")
     if isinstance(oaid, str) and oaid:
         return f"oaid:{oaid}"
-    parts = [trade.get(k) for k in ("receiver_state", "receiver_city", "receiver_district", "receiver_address", "receiver_zip")]
+    keys = ("receiver_state", "receiver_city", "receiver_district", "receiver_address", "receiver_zip")
+    parts = [trade.get(k) for k in keys]
     if not any(parts):
         return None
     return "|".join("" if p is None else str(p).strip() for p in parts)

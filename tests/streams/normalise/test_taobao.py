@@ -85,7 +85,11 @@ def test_bad_payloads_are_rejected_with_a_reason(name: str) -> None:
         (b"[1,2]", "NOT_AN_OBJECT"),
         (None, "NOT_AN_OBJECT"),
         (b"{}", "MISSING_FIELD"),
-        (b'{"tid": 1, "status": "WAIT_SELLER_SEND_GOODS", "modified": "2026-11-11 00:00:00", "payment": "1.00", "orders": {"order": "x"}}', "WRONG_TYPE"),
+        (
+            b'{"tid": 1, "status": "WAIT_SELLER_SEND_GOODS", "modified": "2026-11-11 00:00:00",'
+            b' "payment": "1.00", "orders": {"order": "x"}}',
+            "WRONG_TYPE",
+        ),
     ],
 )
 def test_malformed_values(value: bytes | None, reason: str) -> None:

@@ -17,12 +17,24 @@ T0 = datetime(2026, 11, 11, tzinfo=UTC)
 def ev(system: str, status: str, minutes: int, *, source: str | None = None, **kw: Any) -> dict[str, Any]:
     src = source or ("taobao" if system == "CHANNEL" else system.lower())
     return {
-        "event_id": f"{src}-{status}-{minutes}", "order_id": "taobao:1", "channel": "taobao",
-        "source": src, "system": system, "status": status, "raw_status": status.lower(),
-        "partial": False, "event_time": T0 + timedelta(minutes=minutes), "ingest_time": T0,
-        "amount_minor": kw.get("amount_minor"), "currency": "CNY" if kw.get("lines") else None,
-        "lines": kw.get("lines", []), "warehouse": kw.get("warehouse"), "carrier": None,
-        "tracking_no": kw.get("tracking_no"), "address_fp": None, "lines_fp": None,
+        "event_id": f"{src}-{status}-{minutes}",
+        "order_id": "taobao:1",
+        "channel": "taobao",
+        "source": src,
+        "system": system,
+        "status": status,
+        "raw_status": status.lower(),
+        "partial": False,
+        "event_time": T0 + timedelta(minutes=minutes),
+        "ingest_time": T0,
+        "amount_minor": kw.get("amount_minor"),
+        "currency": "CNY" if kw.get("lines") else None,
+        "lines": kw.get("lines", []),
+        "warehouse": kw.get("warehouse"),
+        "carrier": None,
+        "tracking_no": kw.get("tracking_no"),
+        "address_fp": None,
+        "lines_fp": None,
     }
 
 
@@ -88,7 +100,9 @@ def test_subsystem_cancel_does_not_cancel_the_order() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.permutations(HISTORY), st.lists(st.sampled_from(HISTORY), max_size=5))
-def test_any_arrival_order_with_duplicates_gives_the_same_twin(perm: list[dict[str, Any]], dups: list[dict[str, Any]]) -> None:
+def test_any_arrival_order_with_duplicates_gives_the_same_twin(
+    perm: list[dict[str, Any]], dups: list[dict[str, Any]]
+) -> None:
     assert without_version(fold(perm + dups)) == without_version(fold(HISTORY))
 
 
