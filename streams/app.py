@@ -84,7 +84,8 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
     order_twin = app.Table(
         "order_twin",
         default=None,
-        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+        key_type=bytes,  # bytes => Faust's "raw" serializer: values are our Avro bytes
+        value_type=bytes,
         partitions=settings.partitions,
         changelog_topic=topics["orders_twin"],
         help="order_id -> OrderTwin (Avro); its changelog is the orders.twin topic.",

@@ -1,0 +1,67 @@
+# ordertwin — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KAFKA := bash deploy/kafka/kafka.sh
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv and install ordertwin with test tools
+
+.PHONY: kafka-up
+kafka-up: ## Fetch (first time) and start the local Kafka broker (idempotent)
+	$(KAFKA) up
+
+.PHONY: kafka-down
+kafka-down: ## Stop the local Kafka broker
+	$(KAFKA) down
+
+.PHONY: kafka-status
+kafka-status: ## Is the local broker running?
+	$(KAFKA) status
+
+.PHONY: topics
+topics: venv kafka-up ## Create every topic of the catalogue (safe to re-run)
+	$(VENV)/bin/ordertwin topics create
+
+.PHONY: run
+run: venv ## Start Kafka, topics, simulator, connector and worker; Ctrl-C stops them
+	$(VENV)/bin/ordertwin dev
+
+.PHONY: test
+test: venv ## Run the whole suite (unit + agent + live) against a real local broker
+	@started=0; \
+	if ! $(KAFKA) status >/dev/null 2>&1; then $(KAFKA) up || exit 1; started=1; fi; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
+	exit $$rc
+
+.PHONY: test-unit
+test-unit: venv ## Only the tests that need no broker
+	$(PY) -m pytest -m "not live" $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: venv ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: check
+check: lint test ## What CI runs: lint, then the whole suite
+
+.PHONY: clean
+clean: ## Remove worker state and caches (keeps the venv and Kafka jars)
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis
