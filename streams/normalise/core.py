@@ -7,6 +7,7 @@ than crashing the agent (and is counted, so it is never silent).
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from typing import Any
 
 from ordertwin.avro import Codec
 from ordertwin.errors import SchemaError
+from ordertwin.topics import SOURCES
 from streams.normalise.model import (
     INTERNAL_ERROR,
     INVALID_JSON,
@@ -30,11 +32,27 @@ from streams.normalise.model import (
     Reject,
     Rejection,
 )
-from streams.normalise.sources import taobao
 
 log = logging.getLogger(__name__)
 
-MAPPINGS: dict[str, ModuleType] = {m.SOURCE: m for m in (taobao,)}
+
+def _load_mappings() -> dict[str, ModuleType]:
+    """One module per source in streams.normalise.sources, named after the source."""
+    found: dict[str, ModuleType] = {}
+    for source in SOURCES:
+        try:
+            module = importlib.import_module(f"streams.normalise.sources.{source}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"streams.normalise.sources.{source}":
+                raise
+            continue
+        if getattr(module, "SOURCE", None) != source:
+            raise RuntimeError(f"{module.__name__}.SOURCE must be {source!r}")
+        found[source] = module
+    return found
+
+
+MAPPINGS: dict[str, ModuleType] = _load_mappings()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,11 @@
-"""One module per source. Each exposes ``SOURCE`` and ``normalise(doc, raw, ctx)``.
+"""One module per source, named after it (``taobao.py``, ``wms.py``...).
 
-``normalise`` returns canonical records (dicts matching the Avro schemas) or raises
-:class:`streams.normalise.model.Reject`. Mapping tables are module-level dicts (data),
-with values taken from the platforms' documentation.
+Each module exposes:
+
+- ``SOURCE``: the source name (as in ``ordertwin.topics.SOURCES``);
+- ``STATUS_TABLES``: every mapping table of the module by name (data, not code), so tests
+  can prove the golden fixtures cover every documented value;
+- ``normalise(doc, raw, ctx) -> list[dict]``: canonical records (OrderEvent dicts, which
+  carry ``order_id``, or InventoryEvent dicts, which carry ``sku`` and no ``order_id``),
+  or raise :class:`streams.normalise.model.Reject` with a reason code.
 """

@@ -44,6 +44,11 @@ TAOBAO_STEP_STATUS: dict[str, str] = {
     "FRONT_PAID_FINAL_PAID": "PAID",  # deposit and balance paid
 }
 
+STATUS_TABLES: dict[str, Mapping[str, object]] = {
+    "TAOBAO_STATUS": TAOBAO_STATUS,
+    "TAOBAO_STEP_STATUS": TAOBAO_STEP_STATUS,
+}
+
 
 def _lines(trade: Mapping[str, Any]) -> list[dict[str, Any]]:
     orders = f.obj(trade, "orders")
