@@ -75,6 +75,8 @@ def apply(twin: Twin | None, event: dict[str, Any]) -> tuple[Twin, bool]:
             "lines": [],
             "details_key": "",
             "systems": {},
+            "milestones": {},
+            "episodes": [],
             "created_at": event["event_time"],
             "updated_at": event["event_time"],
             "version": 0,
@@ -83,13 +85,16 @@ def apply(twin: Twin | None, event: dict[str, Any]) -> tuple[Twin, bool]:
     if system == "CHANNEL" and event.get("lines"):
         details_key = f"{int(event['event_time'].timestamp() * 1000):015d}|{event['event_id']}"
     details_newer = details_key > twin["details_key"]
+    milestones = _with_milestones(twin["milestones"], event)
     created = min(twin["created_at"], event["event_time"])
     updated = max(twin["updated_at"], event["event_time"])
     current = twin["systems"].get(system)
     view_is_newer = current is None or _order_key(view) > _order_key(current)
-    if not (view_is_newer or details_newer) and created == twin["created_at"] and updated == twin["updated_at"]:
+    unchanged_times = created == twin["created_at"] and updated == twin["updated_at"]
+    if not (view_is_newer or details_newer) and unchanged_times and milestones is twin["milestones"]:
         return twin, False  # duplicate or older fact: nothing moves
     new = dict(twin)
+    new["milestones"] = milestones
     new["created_at"] = created
     new["updated_at"] = updated
     if view_is_newer:
@@ -102,6 +107,27 @@ def apply(twin: Twin | None, event: dict[str, Any]) -> tuple[Twin, bool]:
         new["currency"] = event.get("currency")
     new["version"] = twin["version"] + 1
     return new, True
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _with_milestones(current: dict[str, int], event: dict[str, Any]) -> dict[str, int]:
+    """Earliest time each fact was reported (min per key: commutative and idempotent).
+
+    Returns ``current`` itself when nothing changed, so callers can test identity.
+    """
+    at = epoch_ms(event["event_time"])
+    keys = [f"{event['system']}:{event['status']}"]
+    if event.get("address_fp"):
+        keys.append(f"{event['system']}:addr:{event['address_fp']}")
+    updated = None
+    for key in keys:
+        if key not in current or at < current[key]:
+            updated = dict(current) if updated is None else updated
+            updated[key] = at
+    return current if updated is None else updated
 
 
 def to_json(twin: Twin) -> dict[str, Any]:

@@ -1,0 +1,146 @@
+"""Divergence episodes, pure: unmet rules open episodes, due episodes raise, met ones resolve.
+
+Time is event time. An episode's deadline is ``started_at + threshold``; it is RAISED only
+once the responsible source's watermark (how far its data is known to be complete) has
+passed the deadline: we never blame a system for what we have not yet heard from it.
+Alert ids are a hash of (rule, order, started_at), so a retried emit repeats the id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.orders.rules import RULES, Rule, observed
+from streams.orders.twin import Twin
+
+Alert = dict[str, Any]
+WatermarkOf = Callable[[str], int | None]  # source name -> watermark (epoch ms) or None
+
+
+def source_of(twin: Twin, subsystem: str) -> str:
+    """The source whose watermark gates alerts against a subsystem."""
+    return str(twin["channel"]) if subsystem == "CHANNEL" else subsystem.lower()
+
+
+def alert_id(rule: str, subject: str, started_ms: int) -> str:
+    return hashlib.sha256(f"{rule}|{subject}|{started_ms}".encode()).hexdigest()[:32]
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def threshold_ms(rule: Rule, default_s: float, overrides: Mapping[str, float]) -> int:
+    seconds = overrides.get(rule.id, rule.threshold_s if rule.threshold_s is not None else default_s)
+    return int(seconds * 1000)
+
+
+def make_alert(
+    twin: Twin, rule: Rule, episode: dict[str, Any], state: str, now: datetime, resolved_ms: int | None = None
+) -> Alert:
+    started = _ms(episode["started_at"])
+    return {
+        "alert_id": episode["alert_id"],
+        "state": state,
+        "rule": rule.id,
+        "severity": rule.severity,
+        "subject_type": "order",
+        "subject": twin["order_id"],
+        "channel": twin["channel"],
+        "subsystem": rule.subsystem,
+        "expected": rule.expected,
+        "observed": observed(twin, rule.subsystem),
+        "message": f"{twin['order_id']}: expected {rule.expected}; {rule.subsystem} shows {observed(twin, rule.subsystem)}",
+        "episode_started_at": episode["started_at"],
+        "deadline": episode["deadline"],
+        "emitted_at": now,
+        "resolved_at": _dt(resolved_ms) if resolved_ms is not None else None,
+        "duration_ms": (resolved_ms - started) if resolved_ms is not None else None,
+        "details": {"twin_state": str(twin["state"])},
+    }
+
+
+def evaluate(
+    twin: Twin,
+    *,
+    at_ms: int,
+    now: datetime,
+    default_threshold_s: float,
+    overrides: Mapping[str, float] | None = None,
+    rules: Iterable[Rule] = RULES,
+) -> tuple[Twin, list[Alert]]:
+    """Open episodes for rules that became unmet, close the ones met again.
+
+    ``at_ms`` is the event time of the fact being applied; a raised episode that closes
+    resolves at that time. Returns the twin (a new dict if episodes changed) and any
+    RESOLVED alerts.
+    """
+    overrides = overrides or {}
+    episodes = {e["rule"]: e for e in twin["episodes"]}
+    kept: list[dict[str, Any]] = []
+    alerts: list[Alert] = []
+    changed = False
+    for rule in rules:
+        current = episodes.get(rule.id)
+        start = rule.applies(twin)
+        unmet = start is not None and not rule.met(twin)
+        if unmet:
+            assert start is not None
+            if current is None or (not current["raised"] and _ms(current["started_at"]) != start):
+                # New episode, or an earlier milestone arrived late before anything was emitted.
+                current = {
+                    "rule": rule.id,
+                    "subsystem": rule.subsystem,
+                    "started_at": _dt(start),
+                    "deadline": _dt(start + threshold_ms(rule, default_threshold_s, overrides)),
+                    "alert_id": alert_id(rule.id, twin["order_id"], start),
+                    "raised": False,
+                    "raised_at": None,
+                }
+                changed = True
+            kept.append(current)
+        elif current is not None:
+            changed = True
+            if current["raised"]:
+                resolved = max(at_ms, _ms(current["started_at"]))
+                alerts.append(make_alert(twin, rule, current, "RESOLVED", now, resolved_ms=resolved))
+    if not changed:
+        return twin, alerts
+    new = dict(twin)
+    new["episodes"] = kept
+    return new, alerts
+
+
+def raise_due(
+    twin: Twin, watermark_of: WatermarkOf, now: datetime, rules: Mapping[str, Rule] | None = None
+) -> tuple[Twin, list[Alert]]:
+    """RAISE every unraised episode whose source watermark has passed its deadline."""
+    from streams.orders.rules import RULES_BY_ID
+
+    rules = rules or RULES_BY_ID
+    alerts: list[Alert] = []
+    episodes = []
+    for episode in twin["episodes"]:
+        if not episode["raised"]:
+            wm = watermark_of(source_of(twin, episode["subsystem"]))
+            if wm is not None and wm >= _ms(episode["deadline"]):
+                episode = {**episode, "raised": True, "raised_at": now}
+                alerts.append(make_alert(twin, rules[episode["rule"]], episode, "RAISED", now))
+        episodes.append(episode)
+    if not alerts:
+        return twin, alerts
+    return {**twin, "episodes": episodes}, alerts
+
+
+def pending_deadlines(twin: Twin) -> list[tuple[str, int, str]]:
+    """(source, deadline ms, rule) of every episode still waiting to be raised."""
+    return [
+        (source_of(twin, e["subsystem"]), _ms(e["deadline"]), e["rule"]) for e in twin["episodes"] if not e["raised"]
+    ]
