@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="Worker log level.")
 
+    # --- Divergence ----------------------------------------------------------
+    divergence_threshold_s: float = Field(
+        600.0, gt=0, description="Default time a subsystem may lag the twin before an alert."
+    )
+    rule_thresholds_s: dict[str, float] = Field(
+        default_factory=dict, description='Per-rule thresholds as JSON, e.g. {"paid_not_in_wms": 300}.'
+    )
+    source_stale_s: float = Field(
+        600.0, gt=0, description="A source whose watermark is older than this raises SOURCE_STALE."
+    )
+    stale_check_interval_s: float = Field(1.0, gt=0, description="How often SOURCE_STALE is evaluated.")
+
     # --- Connectors ----------------------------------------------------------
     connector_instance: str = Field("local-1", description="Identifies this connector process in record headers.")
     connector_metrics_port: int = Field(9108, description="Prometheus /metrics port of a connector process (0 = off).")

@@ -35,6 +35,7 @@ class Pipeline:
     topics: dict[str, faust.types.TopicT]
     tables: dict[str, Any]
     agents: dict[str, Any]
+    twin_state: Any
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -73,6 +74,7 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         "orders_events": topic(catalogue.orders_events.name, partitions=settings.partitions),
         "inventory_events": topic(catalogue.inventory_events.name, partitions=settings.partitions),
         "deadletter": topic(catalogue.deadletter.name, partitions=settings.partitions),
+        "alerts": topic(catalogue.alerts.name, partitions=settings.partitions),
         "orders_twin": topic(
             catalogue.orders_twin.name,
             partitions=settings.partitions,
@@ -104,15 +106,18 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         fingerprint=fingerprint,
         max_bytes=settings.max_raw_bytes,
         metrics=metrics,
+        orders_partitions=settings.partitions,
     )
-    agents["track_twin"] = register_twin(
+    agents["track_twin"], twin_state = register_twin(
         app,
+        settings=settings,
         source=topics["orders_events"],
+        alerts_topic=topics["alerts"],
         table=order_twin,
         codec=codec,
         metrics=metrics,
         now=lambda: datetime.now(UTC),
     )
-    pipeline = Pipeline(settings, app, catalogue, codec, metrics, topics, tables, agents)
+    pipeline = Pipeline(settings, app, catalogue, codec, metrics, topics, tables, agents, twin_state)
     register_views(pipeline)
     return pipeline

@@ -18,6 +18,10 @@ class PipelineMetrics:
     twin_updates: Counter
     twin_rows: Gauge
     ingest_to_twin: Histogram
+    alerts: Counter
+    source_watermark: Gauge
+    timer_touched: Counter
+    stale_sources: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -52,5 +56,25 @@ class PipelineMetrics:
                 "Latency from connector receipt (ingest_time) to twin update.",
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
                 registry=registry,
+            ),
+            alerts=Counter(
+                "ordertwin_alerts",
+                "Alerts emitted, by rule and state (RAISED/RESOLVED).",
+                ["rule", "state"],
+                registry=registry,
+            ),
+            source_watermark=Gauge(
+                "ordertwin_source_watermark_seconds",
+                "Unix time up to which each source's data is known complete (in-band watermark).",
+                ["source"],
+                registry=registry,
+            ),
+            timer_touched=Counter(
+                "ordertwin_divergence_timer_entries",
+                "Deadline-index entries inspected by the divergence timer (grows with what is due).",
+                registry=registry,
+            ),
+            stale_sources=Gauge(
+                "ordertwin_stale_sources", "Sources currently alerted as SOURCE_STALE.", registry=registry
             ),
         )

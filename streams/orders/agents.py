@@ -1,56 +1,230 @@
-"""Agent ``track_twin``: orders.events (key = order_id) -> table order_twin, whose
-changelog is the compacted orders.twin topic (key = order_id).
+"""Agent ``track_twin``: orders.events (key = order_id) -> table order_twin (changelog =
+compacted orders.twin, key = order_id) and alerts (key = order_id or source).
 
-Thin: decode, call the pure ``apply``, write the table only when the twin changed.
+Thin: decode, call the pure ``apply``/``evaluate``/``raise_due``, write the table only
+when the twin changed, send alerts. In-band Watermark records drive the divergence timer:
+when a source's watermark moves, only the deadlines it passed are popped (O(due)).
+A wall-clock timer raises SOURCE_STALE for sources whose watermark stops moving.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 
 from ordertwin.avro import Codec
 from ordertwin.errors import DecodeError
+from ordertwin.settings import Settings
+from streams.control import headers_of, is_watermark
 from streams.metrics import PipelineMetrics
-from streams.orders.twin import apply
+from streams.orders.divergence import alert_id, evaluate, pending_deadlines, raise_due
+from streams.orders.timeline import DeadlineIndex, Watermarks
+from streams.orders.twin import Twin, apply, epoch_ms
 
 log = logging.getLogger(__name__)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Faust's (Java-compatible murmur2) partitioner gives a key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class PartitionState:
+    """Per orders.events partition: watermarks seen in-band and pending deadlines."""
+
+    watermarks: Watermarks = field(default_factory=Watermarks)
+    index: DeadlineIndex = field(default_factory=DeadlineIndex)
+
+
+@dataclass
+class StaleEpisode:
+    source: str
+    since_ms: int  # the watermark that stopped moving
+    alert_id: str
+    raised_at: datetime
+
+
+@dataclass
+class TwinState:
+    """In-memory, rebuildable state of this worker (durable state lives in the table)."""
+
+    partitions: dict[int, PartitionState] = field(default_factory=dict)
+    indexed: bool = False
+    stale: dict[str, StaleEpisode] = field(default_factory=dict)
+
+    def of(self, partition: int) -> PartitionState:
+        return self.partitions.setdefault(partition, PartitionState())
 
 
 def register_twin(
     app: faust.App,
     *,
+    settings: Settings,
     source: faust.types.TopicT,
+    alerts_topic: faust.types.TopicT,
     table: Any,
     codec: Codec,
     metrics: PipelineMetrics,
     now: Callable[[], datetime],
-) -> Any:
+) -> tuple[Any, TwinState]:
+    state = TwinState()
+    n_partitions = settings.partitions
+
+    def load(key: bytes) -> Twin | None:
+        stored = table.get(key)
+        return codec.decode_as("OrderTwin", stored) if stored is not None else None
+
+    def rebuild_index() -> None:
+        """Deadline index from the durable twin rows this worker holds (after a rebalance)."""
+        for part in state.partitions.values():
+            part.index.clear()
+        count = 0
+        for key, stored in table.items():
+            twin = codec.decode_as("OrderTwin", stored)
+            for src, deadline, rule in pending_deadlines(twin):
+                state.of(partition_for(key, n_partitions)).index.push(src, deadline, key, rule)
+                count += 1
+        state.indexed = True
+        log.info("deadline index rebuilt: %d pending deadlines", count)
+
+    async def send_alerts(alerts: list[dict[str, Any]]) -> None:
+        for alert in alerts:
+            await alerts_topic.send(key=alert["subject"].encode(), value=codec.encode("Alert", alert))
+            metrics.alerts.labels(alert["rule"], alert["state"]).inc()
+
+    async def on_watermark(partition: int, value: bytes) -> None:
+        wm = codec.decode_as("Watermark", value)
+        part = state.of(partition)
+        src = wm["source"]
+        if not part.watermarks.update(src, wm["raw_partition"], wm["raw_partitions"], epoch_ms(wm["watermark"])):
+            return
+        source_wm = part.watermarks.get(src)
+        assert source_wm is not None
+        metrics.source_watermark.labels(src).set(source_wm / 1000)
+        before = part.index.touched
+        due = part.index.pop_due(src, source_wm)
+        metrics.timer_touched.inc(part.index.touched - before)
+        for key, _rule in due:
+            twin = load(key)
+            if twin is None:
+                continue
+            raised, alerts = raise_due(twin, part.watermarks.get, now())
+            if alerts:
+                table[key] = codec.encode("OrderTwin", raised)
+                await send_alerts(alerts)
+
+    async def on_order_event(partition: int, key: bytes, value: bytes) -> None:
+        record = codec.decode_as("OrderEvent", value)
+        twin = load(key)
+        new, changed = apply(twin, record)
+        at = epoch_ms(record["event_time"])
+        new, resolved = evaluate(
+            new,
+            at_ms=at,
+            now=now(),
+            default_threshold_s=settings.divergence_threshold_s,
+            overrides=settings.rule_thresholds_s,
+        )
+        part = state.of(partition)
+        new, raised = raise_due(new, part.watermarks.get, now())
+        if new is not twin and new != twin:
+            before = {(s, d, r) for s, d, r in pending_deadlines(twin)} if twin else set()
+            for src, deadline, rule in pending_deadlines(new):
+                if (src, deadline, rule) not in before:
+                    part.index.push(src, deadline, key, rule)
+            table[key] = codec.encode("OrderTwin", new)
+            metrics.twin_updates.labels("changed").inc()
+            lag = (now() - record["ingest_time"]).total_seconds()
+            metrics.ingest_to_twin.observe(max(lag, 0.0))
+        else:
+            metrics.twin_updates.labels("unchanged").inc()
+        await send_alerts(resolved + raised)
+
     async def track_twin(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
-            key = event.key
-            value = event.value
-            if not isinstance(key, bytes) or not isinstance(value, bytes):
-                continue  # tombstones/keyless records are not OrderEvents; we are their only writer
+            message = event.message
+            key, value = event.key, event.value
+            if not state.indexed:
+                rebuild_index()
+            if not isinstance(value, bytes):
+                continue  # tombstones are not facts; we are the topic's only writer
             try:
-                record = codec.decode_as("OrderEvent", value)
+                if is_watermark(headers_of(message)):
+                    await on_watermark(message.partition, value)
+                elif isinstance(key, bytes):
+                    await on_order_event(message.partition, key, value)
             except DecodeError:
-                log.error("undecodable record on %s@%s; skipped", event.message.topic, event.message.offset)
+                log.error("undecodable record on %s[%s]@%s; skipped", message.topic, message.partition, message.offset)
                 metrics.twin_updates.labels("undecodable").inc()
-                continue
-            stored = table.get(key)
-            twin = codec.decode_as("OrderTwin", stored) if stored is not None else None
-            new, changed = apply(twin, record)
-            if changed:
-                table[key] = codec.encode("OrderTwin", new)
-                metrics.twin_updates.labels("changed").inc()
-                lag = (now() - record["ingest_time"]).total_seconds()
-                metrics.ingest_to_twin.observe(max(lag, 0.0))
-            else:
-                metrics.twin_updates.labels("unchanged").inc()
 
-    return app.agent(source, name="track_twin")(track_twin)
+    agent = app.agent(source, name="track_twin")(track_twin)
+
+    @app.on_partitions_assigned.connect
+    async def _reindex_on_assign(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        state.indexed = False  # rebuilt from the table before the next event
+
+    @app.on_partitions_revoked.connect
+    async def _forget_on_revoke(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic == source.get_topic_name():
+                state.partitions.pop(tp.partition, None)
+
+    @app.timer(settings.stale_check_interval_s)
+    async def check_stale_sources() -> None:
+        """SOURCE_STALE: one alert per silent source (evaluated by the owner of partition 0)."""
+        active = app.assignor.assigned_actives()
+        if not any(tp.topic == source.get_topic_name() and tp.partition == 0 for tp in active):
+            return
+        part = state.partitions.get(0)
+        if part is None:
+            return
+        current = now()
+        for src in part.watermarks.sources():
+            wm = part.watermarks.get(src)
+            if wm is None:
+                continue
+            age = (current - datetime.fromtimestamp(wm / 1000, current.tzinfo)).total_seconds()
+            episode = state.stale.get(src)
+            if age > settings.source_stale_s and episode is None:
+                episode = StaleEpisode(src, wm, alert_id("SOURCE_STALE", src, wm), current)
+                state.stale[src] = episode
+                await send_alerts([stale_alert(episode, "RAISED", current, settings.source_stale_s)])
+            elif age <= settings.source_stale_s and episode is not None:
+                del state.stale[src]
+                await send_alerts([stale_alert(episode, "RESOLVED", current, settings.source_stale_s, resolved_wm=wm)])
+        metrics.stale_sources.set(len(state.stale))
+
+    _ = (_reindex_on_assign, _forget_on_revoke, check_stale_sources)
+    return agent, state
+
+
+def stale_alert(
+    episode: StaleEpisode, state: str, now: datetime, threshold_s: float, resolved_wm: int | None = None
+) -> dict[str, Any]:
+    started = datetime.fromtimestamp(episode.since_ms / 1000, now.tzinfo)
+    return {
+        "alert_id": episode.alert_id,
+        "state": state,
+        "rule": "SOURCE_STALE",
+        "severity": "CRITICAL",
+        "subject_type": "source",
+        "subject": episode.source,
+        "channel": None,
+        "subsystem": episode.source,
+        "expected": f"{episode.source} reports progress at least every {threshold_s:.0f}s",
+        "observed": f"no progress since {started.isoformat()}" if state == "RAISED" else "progressing again",
+        "message": f"source {episode.source} is silent: order alerts against it are held back until it returns",
+        "episode_started_at": started,
+        "deadline": started + timedelta(seconds=threshold_s),
+        "emitted_at": now,
+        "resolved_at": now if state == "RESOLVED" else None,
+        "duration_ms": int((now - started).total_seconds() * 1000) if state == "RESOLVED" else None,
+        "details": {"resolved_watermark_ms": str(resolved_wm)} if resolved_wm is not None else {},
+    }

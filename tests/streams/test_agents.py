@@ -95,3 +95,47 @@ async def test_track_twin_upserts_idempotently(pipeline: Pipeline, monkeypatch: 
     assert first["state"] == "PAID" and first["version"] == 1
     assert twin["state"] == "OUTBOUND" and twin["version"] == 2
     assert twin["systems"]["CHANNEL"]["raw_status"] == "WAIT_BUYER_CONFIRM_GOODS"
+
+
+def _watermark(source: str, at: Any, raw_partitions: int = 1, raw_partition: int = 0) -> bytes:
+    return CODEC.encode(
+        "Watermark",
+        {
+            "source": source,
+            "raw_partition": raw_partition,
+            "raw_partitions": raw_partitions,
+            "watermark": at,
+            "connector": "test",
+        },
+    )
+
+
+async def test_watermarks_drive_divergence_alerts(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from streams.control import CONTROL_HEADER, WATERMARK
+
+    caps = capture(pipeline, monkeypatch)
+    alerts = Capture()
+    monkeypatch.setattr(pipeline.topics["alerts"], "send", alerts)
+    async with pipeline.agents["normalise"].test_context() as agent:
+        as_raw_taobao(pipeline, agent)
+        doc = json.loads(fixture_bytes("taobao", "wait_seller_send_goods.json"))
+        doc["tid"] = 77
+        await agent.put(json.dumps(doc).encode(), key=b"77", headers=HEADERS)
+    ((key, paid),) = caps["orders_events"].sent
+    paid_at = CODEC.decode_as("OrderEvent", paid)["event_time"]
+    control = {CONTROL_HEADER: WATERMARK}
+    async with pipeline.agents["track_twin"].test_context() as agent:
+        await agent.put(paid, key=key)
+        await agent.put(_watermark("wms", paid_at + timedelta(seconds=599)), key=b"wm", headers=control)
+        assert alerts.sent == []  # one second before the deadline: nothing
+        await agent.put(_watermark("wms", paid_at + timedelta(seconds=600)), key=b"wm", headers=control)
+        raised = [CODEC.decode_as("Alert", v) for _, v in alerts.sent]
+        assert [(a["rule"], a["state"]) for a in raised] == [("paid_not_in_wms", "RAISED")]
+        await agent.put(_watermark("wms", paid_at + timedelta(seconds=900)), key=b"wm", headers=control)
+        assert len(alerts.sent) == 1  # once per episode
+    twin = CODEC.decode_as("OrderTwin", pipeline.tables["order_twin"][key])
+    assert [(e["rule"], e["raised"]) for e in twin["episodes"] if e["rule"] == "paid_not_in_wms"] == [
+        ("paid_not_in_wms", True)
+    ]
