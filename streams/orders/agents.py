@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
 from ordertwin.avro import Codec
 from ordertwin.errors import DecodeError
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Faust's (Java-compatible murmur2) partitioner gives a key."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -123,7 +123,7 @@ def register_twin(
     async def on_order_event(partition: int, key: bytes, value: bytes) -> None:
         record = codec.decode_as("OrderEvent", value)
         twin = load(key)
-        new, changed = apply(twin, record)
+        new, _ = apply(twin, record)
         at = epoch_ms(record["event_time"])
         new, resolved = evaluate(
             new,
@@ -166,17 +166,18 @@ def register_twin(
 
     agent = app.agent(source, name="track_twin")(track_twin)
 
-    @app.on_partitions_assigned.connect
-    async def _reindex_on_assign(sender: Any, assigned: Any, **kwargs: Any) -> None:
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _reindex_on_assign(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         state.indexed = False  # rebuilt from the table before the next event
 
-    @app.on_partitions_revoked.connect
-    async def _forget_on_revoke(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _forget_on_revoke(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
         for tp in revoked:
             if tp.topic == source.get_topic_name():
                 state.partitions.pop(tp.partition, None)
 
-    @app.timer(settings.stale_check_interval_s)
+    @app.timer(settings.stale_check_interval_s)  # type: ignore[untyped-decorator]
     async def check_stale_sources() -> None:
         """SOURCE_STALE: one alert per silent source (evaluated by the owner of partition 0)."""
         active = app.assignor.assigned_actives()

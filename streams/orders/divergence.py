@@ -46,6 +46,7 @@ def make_alert(
     twin: Twin, rule: Rule, episode: dict[str, Any], state: str, now: datetime, resolved_ms: int | None = None
 ) -> Alert:
     started = _ms(episode["started_at"])
+    seen = observed(twin, rule.subsystem)
     return {
         "alert_id": episode["alert_id"],
         "state": state,
@@ -56,8 +57,8 @@ def make_alert(
         "channel": twin["channel"],
         "subsystem": rule.subsystem,
         "expected": rule.expected,
-        "observed": observed(twin, rule.subsystem),
-        "message": f"{twin['order_id']}: expected {rule.expected}; {rule.subsystem} shows {observed(twin, rule.subsystem)}",
+        "observed": seen,
+        "message": f"{twin['order_id']}: expected {rule.expected}; {rule.subsystem} shows {seen}",
         "episode_started_at": episode["started_at"],
         "deadline": episode["deadline"],
         "emitted_at": now,
