@@ -104,6 +104,11 @@ def _tracking_on_channel(twin: Twin) -> bool:
     return not channel.get("tracking_no") or not known or channel["tracking_no"] in known
 
 
+def _same(twin: Twin, a: str, b: str, fld: str) -> bool:
+    va, vb = _view(twin, a), _view(twin, b)
+    return va is not None and vb is not None and va.get(fld) == vb.get(fld)
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "paid_not_in_oms",
@@ -159,9 +164,7 @@ RULES: tuple[Rule, ...] = (
         "CRITICAL",
         "the warehouse has the channel's current address",
         applies=address_changed_since,
-        met=lambda t: (
-            _view(t, "WMS") is not None and _view(t, "WMS")["address_fp"] == _view(t, "CHANNEL")["address_fp"]
-        ),  # type: ignore[index]
+        met=lambda t: _same(t, "WMS", "CHANNEL", "address_fp"),
     ),
     Rule(
         "finance_amount_mismatch",
