@@ -77,7 +77,7 @@ def address_changed_since(twin: Twin) -> int | None:
     addresses = [k for k in twin["milestones"] if k.startswith("CHANNEL:addr:")]
     if len(addresses) < 2:
         return None  # never changed: fingerprints of one address need no comparison
-    since = twin["milestones"].get(f"CHANNEL:addr:{channel['address_fp']}")
+    since: int | None = twin["milestones"].get(f"CHANNEL:addr:{channel['address_fp']}")
     wms_seen = _earliest(twin, [k for k in twin["milestones"] if k.startswith("WMS:")])
     if since is None or wms_seen is None:
         return None

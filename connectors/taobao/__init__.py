@@ -1,0 +1,1 @@
+"""Taobao / Tmall via the Taobao Open Platform (TOP)."""
