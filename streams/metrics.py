@@ -22,6 +22,9 @@ class PipelineMetrics:
     source_watermark: Gauge
     timer_touched: Counter
     stale_sources: Gauge
+    open_divergences: Gauge
+    oldest_open_divergence: Gauge
+    timer_tick: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -76,5 +79,22 @@ class PipelineMetrics:
             ),
             stale_sources=Gauge(
                 "ordertwin_stale_sources", "Sources currently alerted as SOURCE_STALE.", registry=registry
+            ),
+            open_divergences=Gauge(
+                "ordertwin_open_divergences",
+                "Raised, unresolved divergence alerts held by this worker, by rule and subsystem.",
+                ["rule", "subsystem"],
+                registry=registry,
+            ),
+            oldest_open_divergence=Gauge(
+                "ordertwin_oldest_open_divergence_seconds",
+                "Age of the oldest raised, unresolved divergence (since its episode started).",
+                registry=registry,
+            ),
+            timer_tick=Histogram(
+                "ordertwin_divergence_timer_tick_seconds",
+                "Time to process one watermark advance: pop due deadlines, raise them.",
+                buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+                registry=registry,
             ),
         )

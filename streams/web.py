@@ -38,7 +38,8 @@ def register_views(pipeline: Pipeline) -> None:
                 twin = codec.decode_as("OrderTwin", stored)
             except DecodeError as exc:
                 return self.json({"error": f"stored twin unreadable: {exc}"}, status=500)
-            return self.json({"twin": to_json(twin)})
+            open_episodes = [to_json(e) for e in twin["episodes"]]
+            return self.json({"twin": to_json(twin), "open_episodes": open_episodes})
 
     @app.page("/health")
     class HealthView(View):
@@ -55,7 +56,38 @@ def register_views(pipeline: Pipeline) -> None:
                 }
             )
 
-    _ = (OrderView, HealthView)
+    @app.page("/alerts")
+    class AlertsView(View):
+        """Alerts held by this worker: open ones (raised, unresolved) or the recent history."""
+
+        async def get(self, request: Request) -> Response:
+            query = request.query
+            state_filter = query.get("state", "open")
+            if state_filter not in ("open", "all"):
+                return self.json({"error": "state must be 'open' or 'all'"}, status=400)
+            try:
+                limit = int(query.get("limit", "100"))
+            except ValueError:
+                return self.json({"error": "limit must be an integer"}, status=400)
+            if not 1 <= limit <= 10_000:
+                return self.json({"error": "limit must be between 1 and 10000"}, status=400)
+            twin_state = pipeline.twin_state
+            pool = list(twin_state.open_alerts.values()) if state_filter == "open" else list(twin_state.recent)
+            for name in ("subsystem", "rule", "channel", "severity"):
+                wanted = query.get(name)
+                if wanted:
+                    pool = [a for a in pool if (a.get(name) or "").lower() == wanted.lower()]
+            pool.sort(key=lambda a: a["emitted_at"], reverse=True)
+            return self.json(
+                {
+                    "state": state_filter,
+                    "count": len(pool),
+                    "alerts": [to_json(a) for a in pool[:limit]],
+                    "scope": "partitions owned by this worker; the alerts topic holds every alert",
+                }
+            )
+
+    _ = (OrderView, HealthView, AlertsView)
 
 
 def _count_rows(table: Any) -> int:

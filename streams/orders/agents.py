@@ -10,6 +10,8 @@ A wall-clock timer raises SOURCE_STALE for sources whose watermark stops moving.
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,11 +25,13 @@ from ordertwin.errors import DecodeError
 from ordertwin.settings import Settings
 from streams.control import headers_of, is_watermark
 from streams.metrics import PipelineMetrics
-from streams.orders.divergence import alert_id, evaluate, pending_deadlines, raise_due
+from streams.orders.divergence import alert_id, evaluate, open_alerts_of, pending_deadlines, raise_due
 from streams.orders.timeline import DeadlineIndex, Watermarks
 from streams.orders.twin import Twin, apply, epoch_ms
 
 log = logging.getLogger(__name__)
+
+RECENT_ALERTS = 10_000  # alerts kept in memory for GET /alerts?state=all (the topic has them all)
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -58,6 +62,15 @@ class TwinState:
     partitions: dict[int, PartitionState] = field(default_factory=dict)
     indexed: bool = False
     stale: dict[str, StaleEpisode] = field(default_factory=dict)
+    open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # RAISED, not yet RESOLVED
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
+
+    def record(self, alert: dict[str, Any]) -> None:
+        self.recent.append(alert)
+        if alert["state"] == "RAISED":
+            self.open_alerts[alert["alert_id"]] = alert
+        else:
+            self.open_alerts.pop(alert["alert_id"], None)
 
     def of(self, partition: int) -> PartitionState:
         return self.partitions.setdefault(partition, PartitionState())
@@ -85,19 +98,43 @@ def register_twin(
         """Deadline index from the durable twin rows this worker holds (after a rebalance)."""
         for part in state.partitions.values():
             part.index.clear()
+        state.open_alerts = {k: v for k, v in state.open_alerts.items() if v["subject_type"] != "order"}
         count = 0
         for key, stored in table.items():
             twin = codec.decode_as("OrderTwin", stored)
             for src, deadline, rule in pending_deadlines(twin):
                 state.of(partition_for(key, n_partitions)).index.push(src, deadline, key, rule)
                 count += 1
+            for alert in open_alerts_of(twin, now()):
+                state.open_alerts[alert["alert_id"]] = alert
+        refresh_open_gauge()
         state.indexed = True
         log.info("deadline index rebuilt: %d pending deadlines", count)
+
+    def refresh_open_gauge() -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for alert in state.open_alerts.values():
+            label = (alert["rule"], alert["subsystem"] or "")
+            counts[label] = counts.get(label, 0) + 1
+        metrics.open_divergences.clear()
+        for (rule, subsystem), n in counts.items():
+            metrics.open_divergences.labels(rule, subsystem).set(n)
+
+    def oldest_open_age() -> float:
+        if not state.open_alerts:
+            return 0.0
+        oldest = min(a["episode_started_at"] for a in state.open_alerts.values())
+        return max(0.0, (now() - oldest).total_seconds())
+
+    metrics.oldest_open_divergence.set_function(oldest_open_age)
 
     async def send_alerts(alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
             await alerts_topic.send(key=alert["subject"].encode(), value=codec.encode("Alert", alert))
             metrics.alerts.labels(alert["rule"], alert["state"]).inc()
+            state.record(alert)
+        if alerts:
+            refresh_open_gauge()
 
     async def on_watermark(partition: int, value: bytes) -> None:
         wm = codec.decode_as("Watermark", value)
@@ -108,6 +145,7 @@ def register_twin(
         source_wm = part.watermarks.get(src)
         assert source_wm is not None
         metrics.source_watermark.labels(src).set(source_wm / 1000)
+        started = time.perf_counter()
         before = part.index.touched
         due = part.index.pop_due(src, source_wm)
         metrics.timer_touched.inc(part.index.touched - before)
@@ -119,6 +157,7 @@ def register_twin(
             if alerts:
                 table[key] = codec.encode("OrderTwin", raised)
                 await send_alerts(alerts)
+        metrics.timer_tick.observe(time.perf_counter() - started)
 
     async def on_order_event(partition: int, key: bytes, value: bytes) -> None:
         record = codec.decode_as("OrderEvent", value)

@@ -145,3 +145,14 @@ def pending_deadlines(twin: Twin) -> list[tuple[str, int, str]]:
     return [
         (source_of(twin, e["subsystem"]), _ms(e["deadline"]), e["rule"]) for e in twin["episodes"] if not e["raised"]
     ]
+
+
+def open_alerts_of(twin: Twin, now: datetime) -> list[Alert]:
+    """RAISED alerts of a twin's open episodes, rebuilt from the durable row (after a restart)."""
+    from streams.orders.rules import RULES_BY_ID
+
+    return [
+        make_alert(twin, RULES_BY_ID[e["rule"]], e, "RAISED", e["raised_at"] or now)
+        for e in twin["episodes"]
+        if e["raised"] and e["rule"] in RULES_BY_ID
+    ]
