@@ -123,7 +123,7 @@ def register_twin(
     def oldest_open_age() -> float:
         if not state.open_alerts:
             return 0.0
-        oldest = min(a["episode_started_at"] for a in state.open_alerts.values())
+        oldest: datetime = min(a["episode_started_at"] for a in state.open_alerts.values())
         return max(0.0, (now() - oldest).total_seconds())
 
     metrics.oldest_open_divergence.set_function(oldest_open_age)
