@@ -65,3 +65,9 @@ check: lint test ## What CI runs: lint, then the whole suite
 .PHONY: clean
 clean: ## Remove worker state and caches (keeps the venv and Kafka jars)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: schema-snapshot
+schema-snapshot: ## Freeze schemas/ as a released version for the compatibility tests: make schema-snapshot V=v2
+	@test -n "$(V)" || (echo "usage: make schema-snapshot V=v2" && exit 2)
+	@test ! -e tests/schema_history/$(V) || (echo "tests/schema_history/$(V) exists" && exit 2)
+	mkdir -p tests/schema_history/$(V) && cp schemas/*.avsc tests/schema_history/$(V)/

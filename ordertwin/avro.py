@@ -29,7 +29,8 @@ class CompiledSchema:
     """One named schema, expanded and compiled, with its single-object fingerprint."""
 
     name: str  # full name, e.g. "ordertwin.OrderEvent"
-    parsed: Any  # fastavro parsed schema (named types expanded)
+    parsed: Any  # fastavro parsed schema, compiled once for reading/writing
+    expanded: Any  # named types inlined, docs and defaults kept (for schema resolution)
     canonical: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
 
@@ -64,7 +65,7 @@ def compile_schemas(raw_schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, C
         canonical = to_parsing_canonical_form(expanded)
         fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
         # Compile once more un-expanded against the shared named types, for speed.
-        compiled[full] = CompiledSchema(full, parse_schema(dict(raw), dict(named)), canonical, fp)
+        compiled[full] = CompiledSchema(full, parse_schema(dict(raw), dict(named)), expanded, canonical, fp)
     return compiled
 
 
