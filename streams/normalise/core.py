@@ -109,8 +109,8 @@ def normalise_record(
         return Outcome(rejection=Rejection(OVERSIZE, f"value is {len(raw.value)} bytes, limit {max_bytes}"))
     try:
         doc = json.loads(raw.value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Outcome(rejection=Rejection(INVALID_JSON, f"value is not JSON: {exc}"))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int too long to convert
+        return Outcome(rejection=Rejection(INVALID_JSON, f"value is not JSON: {exc}"[:300]))
     except RecursionError:
         return Outcome(rejection=Rejection(INVALID_JSON, "value nests too deeply"))
     if not isinstance(doc, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -47,7 +48,7 @@ def integer(doc: Mapping[str, Any], name: str, *, required: bool = True) -> int 
         raise Reject(WRONG_TYPE, f"field {name!r} should be an integer, got bool")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
         return int(value)
     raise Reject(WRONG_TYPE, f"field {name!r} should be an integer, got {value!r:.40}")
 
