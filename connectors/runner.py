@@ -1,7 +1,7 @@
 """Entry points the CLI calls: run a connector, run a platform simulator.
 
 Everything is built here from the one :class:`Settings` object; nothing connects at import.
-Adding a source = one builder in ``_SOURCE_BUILDERS`` (and one in ``_SIMULATORS``).
+Sources are plugins (``connectors/<source>/plugin.py``, see :mod:`connectors.registry`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry, start_http_server
@@ -20,37 +21,20 @@ from connectors.backoff import Backoff
 from connectors.errors import UnknownSourceError
 from connectors.metrics import ConnectorMetrics
 from connectors.publish import RawPublisher
-from connectors.pull import PageSource, PullConfig, PullEngine, PullSummary
+from connectors.pull import PullConfig, PullEngine, PullSummary
+from connectors.registry import SourcePlugin, plugin
 from connectors.state import CursorStore
-from connectors.taobao.client import TaobaoClient
-from connectors.taobao.simulator import (
-    FaultConfig,
-    RunningSimulator,
-    TaobaoSimulator,
-    generate_trades,
-    serve,
-)
-from connectors.taobao.source import TaobaoTradeSource
 from ordertwin.settings import Settings
 from ordertwin.topics import Catalogue
 
 log = logging.getLogger(__name__)
 
 
-def _taobao_source(http: aiohttp.ClientSession, settings: Settings) -> PageSource:
-    client = TaobaoClient.from_settings(http, settings)
-    return TaobaoTradeSource(client, page_size=settings.taobao_page_size)
-
-
-_SOURCE_BUILDERS: dict[str, Callable[[aiohttp.ClientSession, Settings], PageSource]] = {
-    "taobao": _taobao_source,
-}
-KNOWN_SOURCES: tuple[str, ...] = tuple(_SOURCE_BUILDERS)
-
-
-def _check_source(source: str) -> None:
-    if source not in _SOURCE_BUILDERS:
-        raise UnknownSourceError(f"no connector for source {source!r}; known: {', '.join(KNOWN_SOURCES)}")
+def _check_source(source: str) -> SourcePlugin:
+    found = plugin(source)
+    if found.page_source is None:
+        raise UnknownSourceError(f"source {source!r} has no pull connector (mode {found.mode})")
+    return found
 
 
 @asynccontextmanager
@@ -65,14 +49,15 @@ async def open_connector(
 ) -> AsyncIterator[PullEngine]:
     """A ready :class:`PullEngine` for ``source``; its HTTP session and Kafka clients are
     closed on exit. ``sleep``/``rng`` make backoff waits and jitter injectable."""
-    _check_source(source)
+    found = _check_source(source)
+    assert found.page_source is not None
     metrics = ConnectorMetrics(registry if registry is not None else CollectorRegistry())
     topic = Catalogue.from_settings(settings).raw(source).name
     publisher = RawPublisher(settings, source=source)
     store = CursorStore(settings)
     try:
         async with aiohttp.ClientSession() as http:
-            page_source = _SOURCE_BUILDERS[source](http, settings)
+            page_source = found.page_source(http, settings)
             yield PullEngine(
                 page_source,
                 publisher,
@@ -139,9 +124,6 @@ async def run_connector(
             server.server_close()
 
 
-_SIMULATORS: tuple[str, ...] = ("taobao",)
-
-
 async def start_simulator(
     source: str,
     settings: Settings,
@@ -150,23 +132,29 @@ async def start_simulator(
     seed: int,
     start: datetime | None = None,
     end: datetime | None = None,
-    faults: FaultConfig | None = None,
+    faults: Any = None,
     host: str | None = None,
     port: int | None = None,
-) -> RunningSimulator:
-    """Fill and serve a simulator; the caller closes it. Default trade window: the 6 hours
-    before now - 2 x safety lag, so a connector started now sees them all at once."""
-    if source not in _SIMULATORS:
-        raise UnknownSourceError(f"no simulator for source {source!r}; known: {', '.join(_SIMULATORS)}")
-    end = end or datetime.now(UTC) - timedelta(seconds=2 * settings.pull_safety_lag_s + 1)
-    start = start or end - timedelta(hours=6)
-    simulator = TaobaoSimulator.from_settings(settings, faults=faults or FaultConfig())
-    simulator.store.add_many(generate_trades(n_orders, seed=seed, start=start, end=end))
-    return await serve(
-        simulator,
-        settings.simulator_host if host is None else host,
-        settings.taobao_simulator_port if port is None else port,
-    )
+) -> Any:
+    """Fill and serve ``source``'s simulator in this process; the caller closes it.
+
+    Default data window: the 6 hours before now - 2 x safety lag, so a connector started
+    now sees all of it at once. ``port=0`` binds an ephemeral port (see ``.url``).
+    """
+    found = plugin(source)
+    if found.start_simulator is None:
+        raise UnknownSourceError(f"source {source!r} has no simulator")
+    kwargs: dict[str, Any] = {
+        "n_orders": n_orders,
+        "seed": seed,
+        "start": start,
+        "end": end,
+        "host": host,
+        "port": port,
+    }
+    if faults is not None:
+        kwargs["faults"] = faults
+    return await found.start_simulator(settings, **kwargs)
 
 
 async def run_simulator(
@@ -177,7 +165,7 @@ async def run_simulator(
     seed: int,
     start: datetime | None = None,
     end: datetime | None = None,
-    faults: FaultConfig | None = None,
+    faults: Any = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve a simulator with ``n_orders`` generated trades on the configured host/port until
