@@ -44,3 +44,16 @@ def raw_record(
         headers=headers if headers is not None else {"received_at": NOW.isoformat().encode()},
         timestamp_ms=None,
     )
+
+
+SPEC_FILES = ("expected.json", "expected_inventory.json", "rejected.json")
+
+
+def expected_specs(source: str) -> dict[str, Any]:
+    """Golden payload specs of a source: order side and (WMS) stock side."""
+    out: dict[str, Any] = {}
+    for kind in SPEC_FILES[:2]:
+        path = FIXTURES / source / kind
+        if path.exists():
+            out.update(json.loads(path.read_text()))
+    return out

@@ -127,7 +127,7 @@ def normalise_record(
     inventory: list[Encoded] = []
     try:
         for rec in records:
-            if "order_id" in rec:
+            if "status" in rec:  # OrderEvents carry a lifecycle status; InventoryEvents never do
                 orders.append(Encoded(rec["order_id"].encode(), codec.encode("OrderEvent", rec), rec))
             else:
                 inventory.append(Encoded(rec["sku"].encode(), codec.encode("InventoryEvent", rec), rec))

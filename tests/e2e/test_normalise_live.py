@@ -18,7 +18,7 @@ from ordertwin.settings import Settings
 from ordertwin.topics import Catalogue
 from streams.control import CONTROL_HEADER
 from streams.normalise.core import MAPPINGS
-from tests.helpers import CODEC, FIXTURES
+from tests.helpers import CODEC, FIXTURES, expected_specs
 from tests.live import WorkerProcess, free_port, read_topic
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -40,12 +40,12 @@ def _fuzzed(rng: random.Random, n: int) -> list[bytes]:
         elif kind == 4:
             out.append(b'{"truncated": ')
         else:
-            out.append(b'{"x": "' + b"a" * 5000 + b'"}')  # over the 4 KB limit set below
+            out.append(b'{"x": "' + b"a" * 70_000 + b'"}')  # over the 64 KB limit set below
     return out
 
 
 def test_every_source_through_the_broker(live_settings: Settings, tmp_path: Path) -> None:
-    settings = live_settings.model_copy(update={"web_port": free_port(), "max_raw_bytes": 4096})
+    settings = live_settings.model_copy(update={"web_port": free_port(), "max_raw_bytes": 65536})
     catalogue = Catalogue.from_settings(settings)
     producer = Producer({**settings.kafka_config(), "enable.idempotence": True, "acks": "all"})
     sent: dict[tuple[str, int, int], str] = {}  # raw coordinates -> "good" / "bad"
@@ -54,27 +54,41 @@ def test_every_source_through_the_broker(live_settings: Settings, tmp_path: Path
         def cb(err, msg):  # type: ignore[no-untyped-def]
             assert err is None, err
             sent[(msg.topic(), msg.partition(), msg.offset())] = kind
+
         return cb
 
     expected_events = 0
     goldens = 0
     for source in sorted(MAPPINGS):
-        spec = json.loads((FIXTURES / source / "expected.json").read_text())
+        spec = expected_specs(source)
         for name, case in spec.items():
             value = (FIXTURES / source / name).read_bytes()
-            producer.produce(catalogue.raw(source).name, key=name.encode(), value=value,
-                             headers={"received_at": "2026-11-25T00:00:00+00:00"}, on_delivery=on_delivery("good"))
+            producer.produce(
+                catalogue.raw(source).name,
+                key=name.encode(),
+                value=value,
+                headers={"received_at": "2026-11-25T00:00:00+00:00"},
+                on_delivery=on_delivery("good"),
+            )
             expected_events += len(case["events"])
             goldens += 1
         rejected = json.loads((FIXTURES / source / "rejected.json").read_text())
         for name in rejected:
-            producer.produce(catalogue.raw(source).name, key=name.encode(),
-                             value=(FIXTURES / source / name).read_bytes(), on_delivery=on_delivery("bad"))
+            producer.produce(
+                catalogue.raw(source).name,
+                key=name.encode(),
+                value=(FIXTURES / source / name).read_bytes(),
+                on_delivery=on_delivery("bad"),
+            )
     rng = random.Random(3)
     sources = sorted(MAPPINGS)
     for i, value in enumerate(_fuzzed(rng, 200)):
-        producer.produce(catalogue.raw(sources[i % len(sources)]).name, key=f"fuzz{i}".encode(), value=value,
-                         on_delivery=on_delivery("bad"))
+        producer.produce(
+            catalogue.raw(sources[i % len(sources)]).name,
+            key=f"fuzz{i}".encode(),
+            value=value,
+            on_delivery=on_delivery("bad"),
+        )
     # good records after the bad ones: the agent must keep going
     late_source = "taobao"
     late = (FIXTURES / late_source / "wait_seller_send_goods.json").read_bytes()
@@ -99,14 +113,16 @@ def test_every_source_through_the_broker(live_settings: Settings, tmp_path: Path
                     if dict(msg.headers() or []).get(CONTROL_HEADER):
                         continue
                     events.append(CODEC.decode(msg.value())[1])
-            dead = [CODEC.decode_as("RejectedEvent", m.value())
-                    for m in read_topic(settings, catalogue.deadletter.name, idle_s=1.0)]
+            dead = [
+                CODEC.decode_as("RejectedEvent", m.value())
+                for m in read_topic(settings, catalogue.deadletter.name, idle_s=1.0)
+            ]
             covered = {(str(e["raw_topic"]), int(e["raw_partition"]), int(e["raw_offset"])) for e in events}  # type: ignore[call-overload]
             rejected_coords = {(d["raw_topic"], d["raw_partition"], d["raw_offset"]) for d in dead}
             if len(covered) + len(rejected_coords) >= len(sent):
                 break
             time.sleep(1)
-        assert covered == good, worker.tail_log()
+        assert covered == good, (sorted(good - covered)[:5], sorted(covered - good)[:5], len(covered), len(good))
         assert rejected_coords == bad
         assert not covered & rejected_coords
         assert len(events) == expected_events

@@ -317,13 +317,11 @@ def inventory_event(
     ctx: Context,
     raw: RawRecord,
     movement_id: str | None = None,
+    order_id: str | None = None,
 ) -> dict[str, Any]:
-    """An InventoryEvent dict, deliberately without an ``order_id`` key.
+    """An InventoryEvent dict (no ``status`` key: that is how the dispatcher tells the kinds apart).
 
-    ``core.normalise_record`` routes every dict that has an ``order_id`` key to OrderEvent,
-    so an InventoryEvent carrying one (the schema has the field) would be rejected as
-    SCHEMA_VIOLATION. Callers put the channel order a movement ships or returns into
-    ``fact`` (its identity) until the dispatcher tells the kinds apart another way.
+    ``order_id`` is the channel order a movement ships or returns, when there is one.
     """
     return {
         "event_id": event_id(source, *fact),
@@ -335,6 +333,7 @@ def inventory_event(
         "quantity": quantity,
         "raw_type": raw_type,
         "movement_id": movement_id,
+        "order_id": order_id,
         "event_time": event_time,
         "ingest_time": ctx.ingest_time,
         "raw_topic": raw.topic,

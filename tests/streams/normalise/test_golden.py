@@ -20,12 +20,26 @@ from tests.helpers import CODEC, FIXTURES, FP, fixture_bytes, raw_record
 SOURCES_WITH_FIXTURES = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").exists())
 
 
+EXPECTED_FILES = ("expected.json", "expected_inventory.json")
+
+
+def _expected(source: str) -> dict[str, Any]:
+    """Golden payload specs of a source (order side and, for the WMS, stock side)."""
+    out: dict[str, Any] = {}
+    for kind in EXPECTED_FILES:
+        path = FIXTURES / source / kind
+        if path.exists():
+            out.update(json.loads(path.read_text()))
+    return out
+
+
 def _cases(kind: str) -> list[tuple[str, str]]:
     out = []
     for source in SOURCES_WITH_FIXTURES:
-        path = FIXTURES / source / kind
-        if path.exists():
-            out += [(source, name) for name in sorted(json.loads(path.read_text()))]
+        if kind == "expected.json":
+            out += [(source, name) for name in sorted(_expected(source))]
+        elif (FIXTURES / source / kind).exists():
+            out += [(source, name) for name in sorted(json.loads((FIXTURES / source / kind).read_text()))]
     return out
 
 
@@ -57,7 +71,7 @@ def test_every_source_with_a_normaliser_has_golden_fixtures() -> None:
 
 @pytest.mark.parametrize(("source", "name"), _cases("expected.json"))
 def test_golden_payload(source: str, name: str) -> None:
-    spec = json.loads((FIXTURES / source / "expected.json").read_text())[name]
+    spec = _expected(source)[name]
     outcome = _normalise(source, name)
     assert outcome.rejection is None, outcome.rejection
     produced = outcome.orders + outcome.inventory
@@ -65,7 +79,7 @@ def test_golden_payload(source: str, name: str) -> None:
     assert len(decoded) == len(spec["events"])
     for i, (exp, got, out) in enumerate(zip(spec["events"], decoded, produced, strict=True)):
         _matches(exp, got, f"{name}[{i}]")
-        assert out.key == (got["order_id"] if "order_id" in got else got["sku"]).encode()
+        assert out.key == (got["order_id"] if "status" in got else got["sku"]).encode()
         assert got["event_id"] and got["source"] == source
 
 
@@ -80,11 +94,12 @@ def test_rejected_payload(source: str, name: str) -> None:
 @pytest.mark.parametrize("source", sorted(MAPPINGS))
 def test_fixtures_cover_every_mapping_value(source: str) -> None:
     module = MAPPINGS[source]
-    expected = json.loads((FIXTURES / source / "expected.json").read_text())
+    expected = _expected(source)
     covered: dict[str, set[str]] = {}
     for spec in expected.values():
         for table, values in spec["covers"].items():
             covered.setdefault(table, set()).update(values)
-    for table, mapping in module.STATUS_TABLES.items():
+    tables = {**module.STATUS_TABLES, **getattr(module, "STOCK_TABLES", {})}
+    for table, mapping in tables.items():
         missing = set(map(str, mapping)) - covered.get(table, set())
         assert not missing, f"{source}.{table}: no golden payload for {sorted(missing)}"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.normalise.core import MAPPINGS, normalise_record
-from tests.helpers import CODEC, FIXTURES, FP, raw_record
+from tests.helpers import CODEC, FIXTURES, FP, SPEC_FILES, raw_record
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -32,7 +32,7 @@ def _field_names(source: str) -> list[str]:
                 walk(v)
 
     for path in (FIXTURES / source).glob("*.json"):
-        if path.name not in ("expected.json", "rejected.json"):
+        if path.name not in SPEC_FILES:
             walk(json.loads(path.read_text()))
     return sorted(names) or ["id"]
 
@@ -40,9 +40,7 @@ def _field_names(source: str) -> list[str]:
 def _mutations(source: str) -> st.SearchStrategy[dict[str, object]]:
     """Golden payloads with fields replaced, dropped or retyped, plus arbitrary objects."""
     goldens = [
-        json.loads(p.read_text())
-        for p in sorted((FIXTURES / source).glob("*.json"))
-        if p.name not in ("expected.json", "rejected.json")
+        json.loads(p.read_text()) for p in sorted((FIXTURES / source).glob("*.json")) if p.name not in SPEC_FILES
     ]
     keys = st.sampled_from(_field_names(source))
     arbitrary = st.dictionaries(keys, JSON, max_size=8)
