@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     app_id: str = Field("ordertwin", description="Faust app id = consumer group id.")
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (production) or memory://.")
     data_dir: Path = Field(REPO_ROOT / "var" / "worker", description="Worker state (RocksDB) directory.")
+    processing_guarantee: str = Field(
+        "at_least_once",
+        pattern="^(at_least_once|exactly_once)$",
+        description="Faust processing guarantee; exactly_once uses Kafka transactions.",
+    )
     web_host: str = Field("127.0.0.1", description="Worker HTTP API bind address.")
     web_port: int = Field(6066, description="Worker HTTP API port (/orders, /metrics).")
     max_raw_bytes: int = Field(1_000_000, description="Raw records larger than this are dead-lettered as OVERSIZE.")
@@ -87,6 +92,32 @@ class Settings(BaseSettings):
     taobao_page_size: int = Field(50, ge=1, le=100, description="TOP page_size (max 100; TOP recommends 40-50).")
     simulator_host: str = Field("127.0.0.1", description="Platform simulators bind here.")
     taobao_simulator_port: int = Field(8701, description="Taobao simulator port.")
+    jd_base_url: str = Field("http://127.0.0.1:8702/routerjson", description="JD JOS (宙斯) gateway URL.")
+    jd_app_key: str = Field("jd-dev-app-key", description="JD JOS app key.")
+    jd_app_secret: SecretStr = Field(SecretStr("jd-dev-secret"), description="JD JOS app secret.")
+    jd_access_token: SecretStr = Field(SecretStr("jd-dev-token"), description="JD JOS seller access_token.")
+    jd_method: str = Field(
+        "jingdong.pop.order.enSearch",
+        description="JOS order search: jingdong.pop.order.enSearch (encrypted PII) or jingdong.pop.order.search.",
+    )
+    jd_page_size: int = Field(100, ge=1, le=100, description="JOS page_size (max 100).")
+    jd_simulator_port: int = Field(8702, description="JD simulator port.")
+    pdd_base_url: str = Field("http://127.0.0.1:8703/api/router", description="Pinduoduo open platform gateway URL.")
+    pdd_client_id: str = Field("pdd-dev-client-id", description="Pinduoduo client_id.")
+    pdd_client_secret: SecretStr = Field(SecretStr("pdd-dev-secret"), description="Pinduoduo client_secret.")
+    pdd_access_token: SecretStr = Field(SecretStr("pdd-dev-token"), description="Pinduoduo mall access_token.")
+    pdd_page_size: int = Field(100, ge=1, le=100, description="PDD page_size (max 100).")
+    pdd_min_safety_lag_s: float = Field(
+        180.0, ge=0, description="PDD windows end at least this far behind now (PDD documents 3 min against loss)."
+    )
+    pdd_simulator_port: int = Field(8703, description="PDD simulator port.")
+    kuaishou_base_url: str = Field("http://127.0.0.1:8704", description="Kuaishou open API root (openapi host).")
+    kuaishou_app_key: str = Field("ks-dev-app-key", description="Kuaishou appkey.")
+    kuaishou_sign_secret: SecretStr = Field(SecretStr("ks-dev-sign-secret"), description="Kuaishou signSecret.")
+    kuaishou_access_token: SecretStr = Field(SecretStr("ks-dev-token"), description="Kuaishou seller access_token.")
+    kuaishou_sign_method: str = Field("HMAC_SHA256", description="Kuaishou signMethod: HMAC_SHA256 or MD5.")
+    kuaishou_page_size: int = Field(100, ge=1, le=100, description="Kuaishou pageSize (max 100).")
+    kuaishou_simulator_port: int = Field(8704, description="Kuaishou simulator port.")
 
     def kafka_config(self) -> dict[str, Any]:
         """librdkafka settings shared by every confluent-kafka client we create."""
