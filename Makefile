@@ -71,3 +71,11 @@ schema-snapshot: ## Freeze schemas/ as a released version for the compatibility 
 	@test -n "$(V)" || (echo "usage: make schema-snapshot V=v2" && exit 2)
 	@test ! -e tests/schema_history/$(V) || (echo "tests/schema_history/$(V) exists" && exit 2)
 	mkdir -p tests/schema_history/$(V) && cp schemas/*.avsc tests/schema_history/$(V)/
+
+.PHONY: bench
+bench: venv ## Benchmarks against the local broker (BENCH_ARGS=--quick for a short run); appends bench/RESULTS.md
+	@started=0; \
+	if ! $(KAFKA) status >/dev/null 2>&1; then $(KAFKA) up || exit 1; started=1; fi; \
+	$(PY) -m bench.run $(BENCH_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(KAFKA) down; fi; \
+	exit $$rc
