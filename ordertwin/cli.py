@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ordertwin.errors import OrdertwinError
+from ordertwin.logs import setup_logging
 from ordertwin.settings import REPO_ROOT, Settings
 from ordertwin.topics import SOURCES, Catalogue
 
@@ -30,11 +31,17 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run the Faust worker (normalise + twin agents, HTTP API, /metrics)."""
     from faust import Worker
 
+    from ordertwin.logs import logging_config
     from streams.app import build
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build(settings)
-    worker = Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
+    worker = Worker(
+        pipeline.app,
+        loglevel=settings.log_level,
+        quiet=True,
+        logging_config=logging_config(settings.log_format, settings.log_level, "worker"),
+    )
     worker.execute_from_commandline()
     return 0
 
@@ -148,6 +155,18 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
+    """Deliver alerts to WeCom / DingTalk group robots or webhooks (ORDERTWIN_NOTIFY_TARGETS)."""
+    from ordertwin.notify import run_notify, send_test
+
+    if args.send_test:
+        results = asyncio.run(send_test(settings))
+        for name, outcome in results.items():
+            print(f"{name}: {outcome}")
+        return 0 if all(v == "ok" for v in results.values()) else 1
+    return _run_async(run_notify(settings))
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     """Start everything locally: Kafka, topics, simulator, connector, worker; Ctrl-C stops all."""
     started_kafka = subprocess.run(["bash", str(KAFKA_SH), "status"], capture_output=True).returncode != 0
@@ -244,6 +263,10 @@ def parser() -> argparse.ArgumentParser:
     tl.add_argument("-n", "--limit", type=int, default=0, help="stop after N records (0 = no limit)")
     tl.set_defaults(func=cmd_tail)
 
+    n = sub.add_parser("notify", help=cmd_notify.__doc__, description=cmd_notify.__doc__)
+    n.add_argument("--send-test", action="store_true", help="post one test message to every target and exit")
+    n.set_defaults(func=cmd_notify)
+
     d = sub.add_parser("dev", help=cmd_dev.__doc__, description=cmd_dev.__doc__)
     d.add_argument("--orders", type=int, default=200, help="orders the simulator generates")
     d.add_argument("--seed", type=int, default=7, help="simulator seed")
@@ -256,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings()
+        service = f"{args.command}:{args.source}" if getattr(args, "source", None) else args.command
+        setup_logging(settings.log_format, settings.log_level, service)
         return int(args.func(settings, args))
     except OrdertwinError as exc:
         print(f"ordertwin: error: {exc}", file=sys.stderr)

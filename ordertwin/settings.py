@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         pattern="^(at_least_once|exactly_once)$",
         description="Faust processing guarantee; exactly_once uses Kafka transactions.",
     )
+    producer_linger_ms: int = Field(
+        5, ge=0, description="Worker producer linger: a few ms batches changelog and output records."
+    )
+    twin_cache_size: int = Field(
+        100_000, ge=0, description="Decoded twins kept in memory (the table stays the source of truth)."
+    )
     web_host: str = Field("127.0.0.1", description="Worker HTTP API bind address.")
     web_port: int = Field(6066, description="Worker HTTP API port (/orders, /metrics).")
     max_raw_bytes: int = Field(1_000_000, description="Raw records larger than this are dead-lettered as OVERSIZE.")
@@ -51,6 +57,11 @@ class Settings(BaseSettings):
         description="HMAC key for address/line fingerprints (never compare raw PII).",
     )
     log_level: str = Field("info", description="Worker log level.")
+    log_format: str = Field(
+        "text",
+        pattern="^(text|json)$",
+        description="Log format of worker, connectors and notifier: text, or json (one JSON object per line).",
+    )
 
     # --- Divergence ----------------------------------------------------------
     divergence_threshold_s: float = Field(
@@ -63,6 +74,37 @@ class Settings(BaseSettings):
         600.0, gt=0, description="A source whose watermark is older than this raises SOURCE_STALE."
     )
     stale_check_interval_s: float = Field(1.0, gt=0, description="How often SOURCE_STALE is evaluated.")
+
+    # --- Notifier (ordertwin notify) ------------------------------------------
+    notify_targets: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            'Where alerts are posted, as JSON: [{"kind": "wecom"|"dingtalk"|"webhook", "url": "...", '
+            '"name": "ops", "secret": "DingTalk SEC... or webhook HMAC key (optional)", '
+            '"min_severity": "INFO|WARNING|CRITICAL", "rate_per_min": 20}].'
+        ),
+    )
+    notify_group_id: str = Field(
+        "ordertwin-notify", description="Consumer group of the notifier; its committed offsets = what was delivered."
+    )
+    notify_offset_reset: str = Field(
+        "earliest",
+        pattern="^(earliest|latest)$",
+        description="Where a new notifier group starts: earliest (never skip an alert) or latest.",
+    )
+    notify_batch_s: float = Field(5.0, gt=0, description="Alerts arriving within this window are sent together.")
+    notify_individual_max: int = Field(
+        5, ge=1, description="A batch with more alerts than this becomes one digest message per robot."
+    )
+    notify_rate_per_min: int = Field(
+        20, ge=1, description="Messages per minute per WeCom/DingTalk robot (both allow 20)."
+    )
+    notify_retry_base_s: float = Field(1.0, gt=0, description="First retry delay of a failed delivery (doubles).")
+    notify_retry_max_s: float = Field(300.0, gt=0, description="Longest retry delay of a failed delivery.")
+    notify_http_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook POST.")
+    notify_timezone: str = Field("Asia/Shanghai", description="Time zone of the times shown in chat messages.")
+    notify_metrics_host: str = Field("127.0.0.1", description="Bind address of the notifier's Prometheus /metrics.")
+    notify_metrics_port: int = Field(9109, description="Prometheus /metrics port of the notifier (0 = off).")
 
     # --- Connectors ----------------------------------------------------------
     connector_instance: str = Field("local-1", description="Identifies this connector process in record headers.")
@@ -92,6 +134,45 @@ class Settings(BaseSettings):
     taobao_page_size: int = Field(50, ge=1, le=100, description="TOP page_size (max 100; TOP recommends 40-50).")
     simulator_host: str = Field("127.0.0.1", description="Platform simulators bind here.")
     taobao_simulator_port: int = Field(8701, description="Taobao simulator port.")
+
+    # --- Webhooks (push sources; connectors/webhook.py) ----------------------
+    webhook_host: str = Field("127.0.0.1", description="Webhook receivers bind here.")
+    webhook_max_body_bytes: int = Field(1_048_576, gt=0, description="Larger webhook bodies are refused (413).")
+    webhook_ack_timeout_s: float = Field(
+        4.0, gt=0, description="Answer 503 if Kafka has not acknowledged a push by then (Shopify waits 5 s)."
+    )
+    webhook_max_age_s: float = Field(
+        172_800.0, gt=0, description="Pushes signed longer ago are refused as stale; also the dedup window."
+    )
+    webhook_dedup_size: int = Field(200_000, ge=1, description="Acknowledged push ids remembered for dedup.")
+    shopify_base_url: str = Field("http://127.0.0.1:8722", description="https://<shop>.myshopify.com")
+    shopify_api_version: str = Field("2025-01", description="Shopify Admin REST API version.")
+    shopify_access_token: SecretStr = Field(SecretStr("shpat_dev_token"), description="Admin API access token.")
+    shopify_webhook_secret: SecretStr = Field(
+        SecretStr("shopify-dev-secret"), description="App client secret (webhook HMAC key)."
+    )
+    shopify_page_size: int = Field(250, ge=1, le=250, description="orders.json limit (max 250).")
+    shopify_webhook_port: int = Field(8732, description="Shopify webhook receiver port.")
+    shopify_simulator_port: int = Field(8722, description="Shopify simulator port.")
+    shopee_base_url: str = Field("http://127.0.0.1:8723", description="e.g. https://partner.shopeemobile.com")
+    shopee_partner_id: int = Field(1_000_001, description="Shopee Open Platform partner_id.")
+    shopee_partner_key: SecretStr = Field(SecretStr("shopee-dev-partner-key"), description="Shopee partner key.")
+    shopee_shop_id: int = Field(220_123_456, description="Shopee shop_id.")
+    shopee_access_token: SecretStr = Field(SecretStr("shopee-dev-access-token"), description="Shop access_token.")
+    shopee_page_size: int = Field(100, ge=1, le=100, description="get_order_list page_size (max 100).")
+    shopee_webhook_port: int = Field(8733, description="Shopee push receiver port.")
+    shopee_webhook_url: str = Field(
+        "", description="The push callback URL exactly as registered with Shopee (it is signed); empty = as received."
+    )
+    shopee_simulator_port: int = Field(8723, description="Shopee simulator port.")
+    douyin_base_url: str = Field("http://127.0.0.1:8724", description="e.g. https://openapi-fxg.jinritemai.com")
+    douyin_app_key: str = Field("7000000000000000001", description="抖店 app_key.")
+    douyin_app_secret: SecretStr = Field(SecretStr("douyin-dev-secret"), description="抖店 app_secret.")
+    douyin_access_token: SecretStr = Field(SecretStr("douyin-dev-access-token"), description="Shop access_token.")
+    douyin_sign_method: str = Field("hmac-sha256", description="抖店 API sign_method: hmac-sha256 or md5.")
+    douyin_page_size: int = Field(100, ge=1, le=100, description="order.searchList size (max 100).")
+    douyin_webhook_port: int = Field(8734, description="抖店 message push receiver port.")
+    douyin_simulator_port: int = Field(8724, description="抖店 simulator port.")
     jd_base_url: str = Field("http://127.0.0.1:8702/routerjson", description="JD JOS (宙斯) gateway URL.")
     jd_app_key: str = Field("jd-dev-app-key", description="JD JOS app key.")
     jd_app_secret: SecretStr = Field(SecretStr("jd-dev-secret"), description="JD JOS app secret.")

@@ -62,6 +62,7 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
+        producer_linger_ms=settings.producer_linger_ms,
         processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=1,

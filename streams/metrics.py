@@ -25,6 +25,8 @@ class PipelineMetrics:
     open_divergences: Gauge
     oldest_open_divergence: Gauge
     timer_tick: Histogram
+    event_to_twin: Histogram
+    twin_facts: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -95,6 +97,21 @@ class PipelineMetrics:
                 "ordertwin_divergence_timer_tick_seconds",
                 "Time to process one watermark advance: pop due deadlines, raise them.",
                 buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+                registry=registry,
+            ),
+            event_to_twin=Histogram(
+                "ordertwin_event_to_twin_seconds",
+                "Latency from a fact's event time (the source's own clock) to the twin having applied it, by system "
+                "(CHANNEL = channel to twin, the order sync delay).",
+                ["system"],
+                buckets=(1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 14400, 86400),
+                registry=registry,
+            ),
+            twin_facts=Counter(
+                "ordertwin_twin_facts",
+                "Order events processed by the twin, by reporting system and canonical status "
+                "(e.g. WMS/OUTBOUND = outbound volume).",
+                ["system", "status"],
                 registry=registry,
             ),
         )

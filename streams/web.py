@@ -8,6 +8,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
 from ordertwin.errors import DecodeError
+from streams.ops import register_ops
 from streams.orders.twin import to_json
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ def register_views(pipeline: Pipeline) -> None:
             )
 
     _ = (OrderView, HealthView, AlertsView)
+    register_ops(pipeline)  # GET /ops, /ops/indicators (streams/ops)
 
 
 def _count_rows(table: Any) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,6 +62,7 @@ class TwinState:
     partitions: dict[int, PartitionState] = field(default_factory=dict)
     indexed: bool = False
     stale: dict[str, StaleEpisode] = field(default_factory=dict)
+    last_input: float = field(default_factory=time.monotonic)  # monotonic time of the last record seen
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # RAISED, not yet RESOLVED
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
 
@@ -90,9 +91,31 @@ def register_twin(
     state = TwinState()
     n_partitions = settings.partitions
 
+    cache: OrderedDict[bytes, Twin] = OrderedDict()  # decoded twins; this agent is the table's only writer
+
     def load(key: bytes) -> Twin | None:
+        twin = cache.get(key)
+        if twin is not None:
+            cache.move_to_end(key)
+            return twin
         stored = table.get(key)
-        return codec.decode_as("OrderTwin", stored) if stored is not None else None
+        if stored is None:
+            return None
+        twin = codec.decode_as("OrderTwin", stored)
+        remember(key, twin)
+        return twin
+
+    def remember(key: bytes, twin: Twin) -> None:
+        if settings.twin_cache_size <= 0:
+            return
+        cache[key] = twin
+        cache.move_to_end(key)
+        if len(cache) > settings.twin_cache_size:
+            cache.popitem(last=False)
+
+    def store(key: bytes, twin: Twin) -> None:
+        table[key] = codec.encode("OrderTwin", twin)
+        remember(key, twin)
 
     def rebuild_index() -> None:
         """Deadline index from the durable twin rows this worker holds (after a rebalance)."""
@@ -155,7 +178,7 @@ def register_twin(
                 continue
             raised, alerts = raise_due(twin, part.watermarks.get, now())
             if alerts:
-                table[key] = codec.encode("OrderTwin", raised)
+                store(key, raised)
                 await send_alerts(alerts)
         metrics.timer_tick.observe(time.perf_counter() - started)
 
@@ -178,7 +201,7 @@ def register_twin(
             for src, deadline, rule in pending_deadlines(new):
                 if (src, deadline, rule) not in before:
                     part.index.push(src, deadline, key, rule)
-            table[key] = codec.encode("OrderTwin", new)
+            store(key, new)
             metrics.twin_updates.labels("changed").inc()
             lag = (now() - record["ingest_time"]).total_seconds()
             metrics.ingest_to_twin.observe(max(lag, 0.0))
@@ -190,6 +213,7 @@ def register_twin(
         async for event in stream.events():
             message = event.message
             key, value = event.key, event.value
+            state.last_input = time.monotonic()
             if not state.indexed:
                 rebuild_index()
             if not isinstance(value, bytes):
@@ -208,6 +232,7 @@ def register_twin(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _reindex_on_assign(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         state.indexed = False  # rebuilt from the table before the next event
+        cache.clear()  # rows of partitions we did not own may have changed elsewhere
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget_on_revoke(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -226,11 +251,16 @@ def register_twin(
         if part is None:
             return
         current = now()
-        for src in part.watermarks.sources():
-            wm = part.watermarks.get(src)
-            if wm is None:
-                continue
-            age = (current - datetime.fromtimestamp(wm / 1000, current.tzinfo)).total_seconds()
+        marks = {src: wm for src in part.watermarks.sources() if (wm := part.watermarks.get(src)) is not None}
+        if not marks:
+            return
+        # Staleness is measured against the freshest source, not the wall clock, while input
+        # flows: if this worker lags (catch-up, replay, a burst), every watermark lags alike
+        # and no source is to blame. Only when no input arrives at all does the wall clock count.
+        idle = time.monotonic() - state.last_input > settings.source_stale_s
+        reference = epoch_ms(current) if idle else max(marks.values())
+        for src, wm in marks.items():
+            age = (reference - wm) / 1000
             episode = state.stale.get(src)
             if age > settings.source_stale_s and episode is None:
                 episode = StaleEpisode(src, wm, alert_id("SOURCE_STALE", src, wm), current)

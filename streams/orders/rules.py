@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streams.orders.twin import EXITS, RANK, Twin
+from streams.orders.twin import EXITS, RANK, Twin, address_of
 
 FORWARD_FROM_PAID = ("PAID", "ALLOCATED", "OUTBOUND", "IN_TRANSIT", "DELIVERED", "COMPLETED")
 PICKED_UP = frozenset({"IN_TRANSIT", "DELIVERED", "COMPLETED", "RETURNED"})
@@ -68,20 +68,18 @@ def cancelled_before_outbound_since(twin: Twin) -> int | None:
 
 
 def address_changed_since(twin: Twin) -> int | None:
-    """The channel changed the address after the order reached the WMS."""
-    channel, wms = _view(twin, "CHANNEL"), _view(twin, "WMS")
-    if channel is None or wms is None or not channel.get("address_fp") or not wms.get("address_fp"):
-        return None
-    if _channel_exit(twin):
+    """The channel changed the address while the WMS knows the order (last addresses compared)."""
+    channel_fp, wms_fp = address_of(twin, "CHANNEL"), address_of(twin, "WMS")
+    if channel_fp is None or wms_fp is None or _channel_exit(twin):
         return None
     addresses = [k for k in twin["milestones"] if k.startswith("CHANNEL:addr:")]
     if len(addresses) < 2:
         return None  # never changed: fingerprints of one address need no comparison
-    since: int | None = twin["milestones"].get(f"CHANNEL:addr:{channel['address_fp']}")
+    since = twin["milestones"].get(f"CHANNEL:addr:{channel_fp}")
     wms_seen = _earliest(twin, [k for k in twin["milestones"] if k.startswith("WMS:")])
     if since is None or wms_seen is None:
         return None
-    return max(since, wms_seen)
+    return max(int(since), wms_seen)
 
 
 def finance_amount_since(twin: Twin) -> int | None:
@@ -164,7 +162,7 @@ RULES: tuple[Rule, ...] = (
         "CRITICAL",
         "the warehouse has the channel's current address",
         applies=address_changed_since,
-        met=lambda t: _same(t, "WMS", "CHANNEL", "address_fp"),
+        met=lambda t: address_of(t, "WMS") == address_of(t, "CHANNEL"),
     ),
     Rule(
         "finance_amount_mismatch",

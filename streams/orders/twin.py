@@ -76,6 +76,7 @@ def apply(twin: Twin | None, event: dict[str, Any]) -> tuple[Twin, bool]:
             "details_key": "",
             "systems": {},
             "milestones": {},
+            "addresses": {},
             "episodes": [],
             "created_at": event["event_time"],
             "updated_at": event["event_time"],
@@ -86,15 +87,18 @@ def apply(twin: Twin | None, event: dict[str, Any]) -> tuple[Twin, bool]:
         details_key = f"{int(event['event_time'].timestamp() * 1000):015d}|{event['event_id']}"
     details_newer = details_key > twin["details_key"]
     milestones = _with_milestones(twin["milestones"], event)
+    addresses = _with_address(twin.get("addresses", {}), event)
     created = min(twin["created_at"], event["event_time"])
     updated = max(twin["updated_at"], event["event_time"])
     current = twin["systems"].get(system)
     view_is_newer = current is None or _order_key(view) > _order_key(current)
     unchanged_times = created == twin["created_at"] and updated == twin["updated_at"]
-    if not (view_is_newer or details_newer) and unchanged_times and milestones is twin["milestones"]:
+    same_facts = milestones is twin["milestones"] and addresses is twin.get("addresses", {})
+    if not (view_is_newer or details_newer) and unchanged_times and same_facts:
         return twin, False  # duplicate or older fact: nothing moves
     new = dict(twin)
     new["milestones"] = milestones
+    new["addresses"] = addresses
     new["created_at"] = created
     new["updated_at"] = updated
     if view_is_newer:
@@ -128,6 +132,23 @@ def _with_milestones(current: dict[str, int], event: dict[str, Any]) -> dict[str
             updated = dict(current) if updated is None else updated
             updated[key] = at
     return current if updated is None else updated
+
+
+def _with_address(current: dict[str, str], event: dict[str, Any]) -> dict[str, str]:
+    """Last address each system reported (LWW by event time, then event id); ``current`` if unchanged."""
+    fp = event.get("address_fp")
+    if not fp:
+        return current
+    candidate = f"{epoch_ms(event['event_time']):015d}|{event['event_id']}|{fp}"
+    if candidate <= current.get(event["system"], ""):
+        return current
+    return {**current, event["system"]: candidate}
+
+
+def address_of(twin: Twin, system: str) -> str | None:
+    """The last address fingerprint ``system`` reported, if any."""
+    value = twin.get("addresses", {}).get(system)
+    return value.rsplit("|", 1)[1] if value else None
 
 
 def to_json(twin: Twin) -> dict[str, Any]:

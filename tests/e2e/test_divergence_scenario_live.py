@@ -60,6 +60,10 @@ def _scenario(seed: int, n_orders: int, span_s: int, per_kind: int) -> Any:
     )
 
 
+async def _sleep_until(moment: datetime) -> None:
+    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+
+
 def _alerts(settings: Settings) -> list[dict[str, Any]]:
     topic = Catalogue.from_settings(settings).alerts.name
     return [CODEC.decode_as("Alert", m.value()) for m in read_topic(settings, topic, idle_s=1.0)]
@@ -82,12 +86,11 @@ def _check(scenario: Any, alerts: list[dict[str, Any]], *, timing: bool) -> None
             fault = by_key[(a["rule"], a["subject"])]
             if a["rule"] == "SOURCE_STALE":
                 continue  # wall-clock rule: checked by existence and its resolution
-            delay = (a["emitted_at"] - (fault.visible_at + THRESHOLD)).total_seconds()
-            delays.append(delay)
-            assert -0.001 <= delay <= 2.0, (a["rule"], a["subject"], delay)
+            delays.append((a["emitted_at"] - (fault.visible_at + THRESHOLD)).total_seconds())
         delays.sort()
         print(f"alert delay past threshold: n={len(delays)} p50={delays[len(delays) // 2]:.3f}s "
-              f"p99={delays[int(len(delays) * 0.99)]:.3f}s max={delays[-1]:.3f}s")
+              f"p99={delays[int(len(delays) * 0.99)]:.3f}s max={delays[-1]:.3f}s min={delays[0]:.3f}s")
+        assert -0.001 <= delays[0] and delays[-1] <= 2.0, delays
 
 
 async def test_alerts_equal_the_injected_faults(live_settings: Settings, tmp_path: Path) -> None:
@@ -99,11 +102,19 @@ async def test_alerts_equal_the_injected_faults(live_settings: Settings, tmp_pat
         scenario.write_ground_truth(tmp_path / "ground_truth.json")
         assert len(scenario.faults) >= 40
         last = max(scenario.publish_at(r) for r in scenario.records)
-        await ScenarioFeed(settings, scenario).run(until=last + THRESHOLD + timedelta(seconds=4))
-        await asyncio.sleep(2)
-        _check(scenario, _alerts(settings), timing=True)
-        status, body = worker.get("/alerts?state=all&limit=10000")
-        assert status == 200 and body["count"] == len(_alerts(settings))
+        # The feed keeps vouching for every source while we check: a silent feed would
+        # (rightly) make every source SOURCE_STALE.
+        stop = asyncio.Event()
+        feed = asyncio.create_task(ScenarioFeed(settings, scenario).run(until=last + timedelta(hours=1), stop=stop))
+        await _sleep_until(last + THRESHOLD + timedelta(seconds=4))
+        try:
+            alerts = await asyncio.to_thread(_alerts, settings)
+            _check(scenario, alerts, timing=True)
+            status, body = await asyncio.to_thread(worker.get, "/alerts?state=all&limit=10000")
+            assert status == 200 and body["count"] == len(alerts)
+        finally:
+            stop.set()
+            await feed
     finally:
         worker.stop()
 
@@ -115,22 +126,27 @@ async def test_alerts_survive_a_worker_sigkill(live_settings: Settings, tmp_path
         worker.wait_healthy()
         scenario = _scenario(seed=7, n_orders=1200, span_s=50, per_kind=7)
         last = max(scenario.publish_at(r) for r in scenario.records)
-        feed = asyncio.create_task(ScenarioFeed(settings, scenario).run(until=last + THRESHOLD + timedelta(seconds=4)))
-        await asyncio.sleep(25)
-        worker.stop(sig=signal.SIGKILL)
-        worker = WorkerProcess(settings, tmp_path / "worker2.log").start()
-        await asyncio.to_thread(worker.wait_healthy, 120)
-        await feed
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:  # the restarted worker catches up on the backlog
-            try:
-                _check(scenario, _alerts(settings), timing=False)
-                break
-            except AssertionError:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(2)
-        _, health = worker.get("/health")
-        assert health["twin_rows"] == len(scenario.orders)
+        stop = asyncio.Event()
+        feed = asyncio.create_task(ScenarioFeed(settings, scenario).run(until=last + timedelta(hours=1), stop=stop))
+        try:
+            await asyncio.sleep(25)
+            worker.stop(sig=signal.SIGKILL)
+            worker = WorkerProcess(settings, tmp_path / "worker2.log").start()
+            await asyncio.to_thread(worker.wait_healthy, 120)
+            await _sleep_until(last + THRESHOLD + timedelta(seconds=4))
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:  # the restarted worker catches up on the backlog
+                try:
+                    _check(scenario, await asyncio.to_thread(_alerts, settings), timing=False)
+                    break
+                except AssertionError:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise
+                    await asyncio.sleep(2)
+            _, health = await asyncio.to_thread(worker.get, "/health")
+            assert health["twin_rows"] == len(scenario.orders)
+        finally:
+            stop.set()
+            await feed
     finally:
         worker.stop()
