@@ -9,6 +9,7 @@ A wall-clock timer raises SOURCE_STALE for sources whose watermark stops moving.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
@@ -26,6 +27,7 @@ from ordertwin.settings import Settings
 from streams.control import headers_of, is_watermark
 from streams.metrics import PipelineMetrics
 from streams.orders.divergence import alert_id, evaluate, open_alerts_of, pending_deadlines, raise_due
+from streams.orders.recovery import reconcile
 from streams.orders.timeline import DeadlineIndex, Watermarks
 from streams.orders.twin import Twin, apply, epoch_ms
 
@@ -63,6 +65,8 @@ class TwinState:
     indexed: bool = False
     stale: dict[str, StaleEpisode] = field(default_factory=dict)
     last_input: float = field(default_factory=time.monotonic)  # monotonic time of the last record seen
+    emitted: set[tuple[str, str]] = field(default_factory=set)  # (alert id, state) known on the topic
+    marker_seen: dict[str, float] = field(default_factory=dict)  # source -> newest forwarded-marker time
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # RAISED, not yet RESOLVED
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
 
@@ -117,14 +121,27 @@ def register_twin(
         table[key] = codec.encode("OrderTwin", twin)
         remember(key, twin)
 
-    def rebuild_index() -> None:
-        """Deadline index from the durable twin rows this worker holds (after a rebalance)."""
+    async def rebuild_index() -> None:
+        """After a rebalance: reconcile episodes with the alerts topic, then rebuild the
+        deadline index and the open-alert view from the durable twin rows this worker holds."""
+        owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source.get_topic_name())
+        on_topic = (
+            await asyncio.to_thread(read_alerts, settings, codec, alerts_topic.get_topic_name(), owned) if owned else []
+        )
+        twins = [(key, codec.decode_as("OrderTwin", stored)) for key, stored in table.items()]
+        fix = reconcile(twins, on_topic, now())
+        for key, twin in fix.to_store.items():
+            store(key, twin)
+        state.emitted = fix.emitted
+        await send_alerts(fix.to_send)
+        if fix.to_send or fix.to_store:
+            log.warning("recovery: re-emitted %d alert(s), repaired %d twin(s)", len(fix.to_send), len(fix.to_store))
         for part in state.partitions.values():
             part.index.clear()
         state.open_alerts = {k: v for k, v in state.open_alerts.items() if v["subject_type"] != "order"}
         count = 0
-        for key, stored in table.items():
-            twin = codec.decode_as("OrderTwin", stored)
+        for key, twin in twins:
+            twin = fix.to_store.get(key, twin)
             for src, deadline, rule in pending_deadlines(twin):
                 state.of(partition_for(key, n_partitions)).index.push(src, deadline, key, rule)
                 count += 1
@@ -153,16 +170,22 @@ def register_twin(
 
     async def send_alerts(alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
+            pair = (alert["alert_id"], alert["state"])
+            if pair in state.emitted:
+                continue  # already on the topic (a replayed event after a restart)
+            state.emitted.add(pair)
             await alerts_topic.send(key=alert["subject"].encode(), value=codec.encode("Alert", alert))
             metrics.alerts.labels(alert["rule"], alert["state"]).inc()
             state.record(alert)
         if alerts:
             refresh_open_gauge()
 
-    async def on_watermark(partition: int, value: bytes) -> None:
+    async def on_watermark(partition: int, value: bytes, forwarded_at: float | None) -> None:
         wm = codec.decode_as("Watermark", value)
         part = state.of(partition)
         src = wm["source"]
+        if partition == 0 and forwarded_at:
+            state.marker_seen[src] = max(state.marker_seen.get(src, 0.0), forwarded_at)
         if not part.watermarks.update(src, wm["raw_partition"], wm["raw_partitions"], epoch_ms(wm["watermark"])):
             return
         source_wm = part.watermarks.get(src)
@@ -215,12 +238,12 @@ def register_twin(
             key, value = event.key, event.value
             state.last_input = time.monotonic()
             if not state.indexed:
-                rebuild_index()
+                await rebuild_index()
             if not isinstance(value, bytes):
                 continue  # tombstones are not facts; we are the topic's only writer
             try:
                 if is_watermark(headers_of(message)):
-                    await on_watermark(message.partition, value)
+                    await on_watermark(message.partition, value, message.timestamp)
                 elif isinstance(key, bytes):
                     await on_order_event(message.partition, key, value)
             except DecodeError:
@@ -251,16 +274,18 @@ def register_twin(
         if part is None:
             return
         current = now()
-        marks = {src: wm for src in part.watermarks.sources() if (wm := part.watermarks.get(src)) is not None}
+        marks = dict(state.marker_seen)  # source -> when the normaliser last forwarded its progress
         if not marks:
             return
         # Staleness is measured against the freshest source, not the wall clock, while input
-        # flows: if this worker lags (catch-up, replay, a burst), every watermark lags alike
-        # and no source is to blame. Only when no input arrives at all does the wall clock count.
+        # flows: if this worker or the normaliser lags (catch-up, replay, a burst), every
+        # source lags alike and none is to blame. Only when no input arrives at all does
+        # the wall clock count.
         idle = time.monotonic() - state.last_input > settings.source_stale_s
-        reference = epoch_ms(current) if idle else max(marks.values())
-        for src, wm in marks.items():
-            age = (reference - wm) / 1000
+        reference = current.timestamp() if idle else max(marks.values())
+        for src, seen in marks.items():
+            age = reference - seen
+            wm = part.watermarks.get(src) or int(seen * 1000)
             episode = state.stale.get(src)
             if age > settings.source_stale_s and episode is None:
                 episode = StaleEpisode(src, wm, alert_id("SOURCE_STALE", src, wm), current)
@@ -298,3 +323,46 @@ def stale_alert(
         "duration_ms": int((now - started).total_seconds() * 1000) if state == "RESOLVED" else None,
         "details": {"resolved_watermark_ms": str(resolved_wm)} if resolved_wm is not None else {},
     }
+
+
+def read_alerts(settings: Settings, codec: Codec, topic: str, partitions: list[int]) -> list[dict[str, Any]]:
+    """Every alert on the given partitions of the alerts topic (blocking; run in a thread).
+
+    Alerts are keyed by subject with the same partitioner and partition count as
+    orders.events, so partition p holds the alerts of the orders of partition p.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    if not partitions:
+        return []
+    consumer = Consumer(
+        {**settings.kafka_config(), "group.id": f"{settings.app_id}-alert-recovery", "enable.auto.commit": False}
+    )
+    try:
+        ends: dict[int, int] = {}
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+        if not ends:
+            return []
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        out: list[dict[str, Any]] = []
+        pending = set(ends)
+        deadline = time.monotonic() + 60
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=1.0):
+                part, offset, value = msg.partition(), msg.offset(), msg.value()
+                if msg.error() or part is None or offset is None or value is None:
+                    continue
+                if offset + 1 >= ends[part]:
+                    pending.discard(part)
+                try:
+                    out.append(codec.decode_as("Alert", value))
+                except DecodeError:
+                    log.error("undecodable alert at %s[%s]@%s", topic, msg.partition(), msg.offset())
+        if pending:
+            raise TimeoutError(f"could not read alerts partitions {sorted(pending)} to their end")
+        return out
+    finally:
+        consumer.close()

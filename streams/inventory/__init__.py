@@ -1,0 +1,1 @@
+"""Inventory: stock per SKU and warehouse, reservations driven by the order twin, oversell alerts."""

@@ -1,0 +1,49 @@
+"""Recovery reconciliation: exactly one RAISED and one RESOLVED per episode in effect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streams.orders.divergence import evaluate, raise_due
+from streams.orders.recovery import reconcile
+from streams.orders.twin import apply
+from tests.streams.orders.test_twin import LINES, T0, ev
+
+NOW = datetime(2026, 11, 12, tzinfo=UTC)
+
+
+def _raised_twin() -> tuple[dict[str, Any], dict[str, Any]]:
+    twin, _ = apply(None, ev("CHANNEL", "PAID", 0, lines=LINES, amount_minor=100))
+    twin, _ = evaluate(twin, at_ms=0, now=NOW, default_threshold_s=600)
+    twin, alerts = raise_due(twin, lambda s: int((T0 + timedelta(hours=1)).timestamp() * 1000), NOW)
+    wms = next(a for a in alerts if a["rule"] == "paid_not_in_wms")
+    return twin, wms
+
+
+def test_raised_episode_whose_alert_was_lost_is_re_emitted_once() -> None:
+    twin, _ = _raised_twin()
+    fix = reconcile([(b"k", twin)], [], NOW)
+    assert sorted(a["rule"] for a in fix.to_send) == sorted(e["rule"] for e in twin["episodes"])
+    assert all(a["state"] == "RAISED" for a in fix.to_send)
+    assert reconcile([(b"k", twin)], fix.to_send, NOW).to_send == []  # and not again
+
+
+def test_alert_on_topic_but_episode_not_marked_is_marked_not_repeated() -> None:
+    twin, wms = _raised_twin()
+    unmarked = {**twin, "episodes": [{**e, "raised": False, "raised_at": None} for e in twin["episodes"]]}
+    others = [e for e in twin["episodes"] if e["alert_id"] != wms["alert_id"]]
+    fix = reconcile([(b"k", unmarked)], [wms], NOW)
+    stored = fix.to_store[b"k"]
+    assert next(e for e in stored["episodes"] if e["alert_id"] == wms["alert_id"])["raised"] is True
+    assert {a["alert_id"] for a in fix.to_send} == set()  # the others were never raised: nothing to send
+    assert len(others) == len(twin["episodes"]) - 1
+
+
+def test_resolution_lost_in_a_crash_is_emitted_on_recovery() -> None:
+    twin, wms = _raised_twin()
+    closed = {**twin, "episodes": [e for e in twin["episodes"] if e["alert_id"] != wms["alert_id"]]}
+    on_topic = [wms] + [{**wms, "alert_id": e["alert_id"], "rule": e["rule"]} for e in closed["episodes"]]
+    fix = reconcile([(b"k", closed)], on_topic, NOW)
+    assert [(a["alert_id"], a["state"]) for a in fix.to_send] == [(wms["alert_id"], "RESOLVED")]
+    assert (wms["alert_id"], "RESOLVED") in fix.emitted
