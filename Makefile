@@ -12,14 +12,32 @@ PYTEST_ARGS ?=
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q "pyyaml>=6.0,<7"  # tests/deploy read the Prometheus rules
 	@touch $@
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv and install ordertwin with test tools
+
+.PHONY: tools
+tools: ## Install prometheus/promtool and chromium (Debian) for the deploy and ops-page tests, if missing
+	@if command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v chromium >/dev/null; then \
+		echo "prometheus, promtool and chromium are installed"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			prometheus chromium >/dev/null; \
+	fi
+
+.PHONY: rules-test
+rules-test: ## Unit-test the Prometheus alerting rules (promtool)
+	cd deploy/prometheus && promtool check rules rules.yml && promtool test rules tests.yml
+
+.PHONY: notify
+notify: venv ## Deliver alerts to WeCom/DingTalk/webhooks (ORDERTWIN_NOTIFY_TARGETS)
+	$(VENV)/bin/ordertwin notify
 
 .PHONY: kafka-up
 kafka-up: ## Fetch (first time) and start the local Kafka broker (idempotent)

@@ -8,11 +8,13 @@ record that failed or is still unacknowledged: a failed delivery is surfaced, ne
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,8 +49,24 @@ def iso_ms(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+@dataclass(frozen=True)
+class RecordAck:
+    """Where Kafka stored one acknowledged record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
 class RawPublisher:
-    """A confluent-kafka producer for ``raw.*`` topics with recorded delivery reports."""
+    """A confluent-kafka producer for ``raw.*`` topics with recorded delivery reports.
+
+    Two ways to learn about delivery: :meth:`publish` + :meth:`flush` (batch; used by the pull
+    engine) and :meth:`submit` (one future per record, resolved by a background poll thread;
+    used by webhook receivers, which must answer each request only after *its* record was
+    acknowledged). A record sent with :meth:`submit` reports only to its future, never to
+    :meth:`flush`, so the two do not see each other's failures.
+    """
 
     def __init__(
         self,
@@ -72,6 +90,8 @@ class RawPublisher:
         self._delivered = 0
         self._enqueued = 0
         self._partitions: dict[str, list[int]] = {}
+        self._poller: threading.Thread | None = None
+        self._stop_polling = threading.Event()
 
     # -- delivery reports (called from poll()/flush(), possibly in a worker thread) --------
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
@@ -141,6 +161,93 @@ class RawPublisher:
         self._enqueued += 1
         self._producer.poll(0)
 
+    def submit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Mapping[str, str | bytes] | None = None,
+        *,
+        received_at: datetime | None = None,
+        delivery_id: str | None = None,
+    ) -> concurrent.futures.Future[RecordAck]:
+        """Enqueue one record without blocking; its future resolves once Kafka acknowledged it,
+        or fails with :class:`PublishError` (delivery failed, e.g. ``message.timeout.ms`` passed
+        while the broker was down).
+
+        Never waits for room: a full local queue raises :class:`PublishError` at once (a
+        webhook answers 503 and the platform retries). Starts the poll thread on first use.
+        Await it from asyncio with ``asyncio.wrap_future``.
+        """
+        future: concurrent.futures.Future[RecordAck] = concurrent.futures.Future()
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if future.done():
+                return
+            if err is None:
+                future.set_result(RecordAck(msg.topic() or topic, msg.partition() or 0, msg.offset() or 0))
+            else:
+                future.set_exception(
+                    PublishError("Kafka did not acknowledge the record", [DeliveryFailure(topic, key, err.str())])
+                )
+
+        record_headers = self.headers(received_at=received_at, delivery_id=delivery_id, extra=headers)
+        try:
+            self._producer.produce(topic, value=value, key=key, headers=record_headers, on_delivery=on_delivery)
+        except BufferError:
+            raise PublishError("producer queue is full", [DeliveryFailure(topic, key, "local queue full")]) from None
+        except KafkaException as exc:
+            raise PublishError("could not enqueue record", [DeliveryFailure(topic, key, str(exc))]) from exc
+        self._ensure_poller()
+        return future
+
+    async def apublish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Mapping[str, str | bytes] | None = None,
+        *,
+        received_at: datetime | None = None,
+        delivery_id: str | None = None,
+        timeout: float = 30.0,  # noqa: ASYNC109 - the wait for one acknowledgement, not a blocking call
+    ) -> RecordAck:
+        """:meth:`submit` one record and wait (without blocking the loop) for its acknowledgement.
+
+        Raises :class:`PublishError` when it failed or is not acknowledged within ``timeout``
+        (the record may still be delivered later: at least once, never "at most once").
+        """
+        future = asyncio.wrap_future(
+            self.submit(topic, key, value, headers, received_at=received_at, delivery_id=delivery_id)
+        )
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise PublishError(
+                f"{self.source}: no acknowledgement within {timeout}s", [DeliveryFailure(topic, key, "timed out")]
+            ) from None
+
+    def _ensure_poller(self) -> None:
+        """Serve delivery reports in a daemon thread, so futures resolve without a flush."""
+        if self._poller is not None:
+            return
+        with self._lock:
+            if self._poller is not None:
+                return
+            self._stop_polling.clear()
+            self._poller = threading.Thread(target=self._poll_forever, name=f"kafka-poll-{self.source}", daemon=True)
+            self._poller.start()
+
+    def _poll_forever(self) -> None:
+        while not self._stop_polling.is_set():
+            self._producer.poll(0.1)
+
+    def _stop_poller(self) -> None:
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            self._stop_polling.set()
+            poller.join(timeout=5.0)
+
     def partitions(self, topic: str, timeout: float = 10.0) -> list[int]:
         """Partition ids of ``topic`` (from cluster metadata, cached)."""
         cached = self._partitions.get(topic)
@@ -199,6 +306,7 @@ class RawPublisher:
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is left, without raising (used on shutdown paths)."""
+        self._stop_poller()
         try:
             self.flush(timeout)
         except PublishError as exc:

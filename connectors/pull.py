@@ -85,6 +85,9 @@ class PageSource(Protocol):
     max_window: timedelta  # largest end - start the platform accepts
     resolution: timedelta  # granularity of the platform's time parameters
     order: str  # "newest_first" | "oldest_first" | "unordered" (records by modified time)
+    # Optional, read with getattr: ``start_inclusive``/``end_inclusive`` (bound semantics known
+    # in advance) and ``min_safety_lag_s`` (the platform needs windows to end at least this
+    # far in the past; PullConfig.from_settings never uses a shorter lag).
 
     async def fetch_page(self, start: datetime, end: datetime, page_no: int) -> Page: ...
 
@@ -178,10 +181,13 @@ class PullConfig:
     def from_settings(cls, settings: Settings, source: PageSource) -> PullConfig:
         # Queries reach one resolution step beyond each end of a window (see _collect).
         window = min(timedelta(seconds=settings.pull_window_s), source.max_window - 2 * source.resolution)
+        # A platform may require a longer lag than configured (an optional ``min_safety_lag_s``
+        # on the source; PDD documents 3 min against lost orders), never a shorter one.
+        lag = max(settings.pull_safety_lag_s, float(getattr(source, "min_safety_lag_s", 0.0)))
         return cls(
             overlap=timedelta(seconds=settings.pull_overlap_s),
             max_window=window,
-            safety_lag=timedelta(seconds=settings.pull_safety_lag_s),
+            safety_lag=timedelta(seconds=lag),
             poll_interval=settings.poll_interval_s,
             flush_timeout=settings.connector_flush_timeout_s,
             initial_cursor=parse_pull_start(settings.pull_start),

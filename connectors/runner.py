@@ -89,8 +89,11 @@ async def run_connector(
 
     ``from_start`` ignores the stored cursor and starts at ``settings.pull_start`` (or 24 h
     ago). Serves Prometheus metrics on ``settings.connector_metrics_port`` when > 0.
+    A push source (mode ``webhook+pull``) also serves its webhook receiver on
+    ``settings.webhook_host``:``settings.<source>_webhook_port`` while the pull runs
+    (``until_caught_up`` runs the reconciliation pull alone).
     """
-    _check_source(source)
+    found = _check_source(source)
     registry = registry if registry is not None else CollectorRegistry()
     server = None
     if settings.connector_metrics_port > 0:
@@ -116,6 +119,14 @@ async def run_connector(
                     summary.cursor.isoformat(),
                 )
                 return summary
+            if "webhook" in found.mode:
+                # Push source: serve the receiver while the reconciliation pull repairs missed
+                # pushes and writes the watermarks (a receiver cannot know completeness).
+                from connectors.webhook import open_receiver
+
+                async with open_receiver(source, settings, registry=registry):
+                    await engine.run(from_start=from_start)
+                return None
             await engine.run(from_start=from_start)
             return None
     finally:

@@ -41,6 +41,48 @@ def _fullname(raw: Mapping[str, Any]) -> str:
     return name if "." in name or not ns else f"{ns}.{name}"
 
 
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def _standalone(
+    schema: Any, by_name: Mapping[str, Any], namespace: str | None = None, seen: set[str] | None = None
+) -> Any:
+    """The schema with every named type it uses defined at its first occurrence and referred
+    to by name afterwards, at any depth (what the Avro spec's canonical form and standard
+    tools expect of a standalone schema)."""
+    seen = set() if seen is None else seen
+    if isinstance(schema, list):
+        return [_standalone(s, by_name, namespace, seen) for s in schema]
+    if isinstance(schema, str):
+        if schema in PRIMITIVES:
+            return schema
+        full = schema if "." in schema or not namespace else f"{namespace}.{schema}"
+        if full in seen:
+            return full
+        if full not in by_name:
+            raise SchemaError(f"unknown type {full!r}")
+        return _standalone(by_name[full], by_name, namespace, seen)
+    kind = schema["type"]
+    if kind in ("record", "error", "enum", "fixed"):
+        full = _fullname({**schema, "namespace": schema.get("namespace", namespace)})
+        if full in seen:
+            return full
+        seen.add(full)
+        inner = full.rpartition(".")[0] or None
+        out = {**schema, "name": full}
+        out.pop("namespace", None)
+        if kind in ("record", "error"):
+            out["fields"] = [{**f, "type": _standalone(f["type"], by_name, inner, seen)} for f in schema["fields"]]
+        return out
+    if kind == "array":
+        return {**schema, "items": _standalone(schema["items"], by_name, namespace, seen)}
+    if kind == "map":
+        return {**schema, "values": _standalone(schema["values"], by_name, namespace, seen)}
+    if isinstance(kind, (list, dict)) or kind not in PRIMITIVES:
+        return {**schema, "type": _standalone(kind, by_name, namespace, seen)}
+    return schema
+
+
 def compile_schemas(raw_schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, CompiledSchema]:
     """Compile named schemas that may reference each other by full name (any order)."""
     named: dict[str, Any] = {}
@@ -59,9 +101,10 @@ def compile_schemas(raw_schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, C
         if not progressed:
             raise SchemaError(f"unresolvable type references in: {', '.join(sorted(pending))}")
     compiled: dict[str, CompiledSchema] = {}
+    by_name = {_fullname(raw): raw for raw in raw_schemas.values()}
     for raw in raw_schemas.values():
         full = _fullname(raw)
-        expanded = parse_schema(dict(raw), dict(named), expand=True)
+        expanded = parse_schema(_standalone(raw, by_name), {})
         canonical = to_parsing_canonical_form(expanded)
         fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
         # Compile once more un-expanded against the shared named types, for speed.

@@ -26,6 +26,7 @@ _PII_KEY = (
     r"(?:receiver|consignee|recipient|buyer|contact|shipping|ship_?to|post|to|sender)[_-]?"
     r"(?:name|nick|mobile|phone|tel|telephone|address|addr|detail|detail_?address|full_?address|"
     r"state|province|city|district|town|street|zip|zipcode|postcode)"
+    r"|(?:post_)?receiver|consignee|recipient|addressee"
     r"|(?:full_?|detail_?|street_?)?address(?:[_-]?(?:line)?[12])?|addr"
     r"|mobile(?:[_-]?phone)?|(?:tele)?phone(?:[_-]?(?:number|no))?|tel"
     r"|full_?name|first_?name|last_?name|real_?name|id_?card(?:[_-]?no)?"

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     twin_cache_size: int = Field(
         100_000, ge=0, description="Decoded twins kept in memory (the table stays the source of truth)."
     )
+    session_timeout_s: float = Field(
+        10.0, gt=0, description="Consumer group session timeout: how fast a dead worker's partitions move."
+    )
     web_host: str = Field("127.0.0.1", description="Worker HTTP API bind address.")
     web_port: int = Field(6066, description="Worker HTTP API port (/orders, /metrics).")
     max_raw_bytes: int = Field(1_000_000, description="Raw records larger than this are dead-lettered as OVERSIZE.")
@@ -75,6 +78,25 @@ class Settings(BaseSettings):
     )
     stale_check_interval_s: float = Field(1.0, gt=0, description="How often SOURCE_STALE is evaluated.")
 
+    # --- Inventory (streams/inventory) ---------------------------------------
+    inventory_oversell_threshold_s: float = Field(
+        0.0, ge=0, description="OVERSELL is raised once the WMS watermark is this far past the moment available < 0."
+    )
+    inventory_divergence_threshold_s: float = Field(
+        600.0, gt=0, description="A WMS snapshot the movements do not explain raises STOCK_DIVERGENCE after this."
+    )
+    inventory_low_stock: dict[str, int] = Field(
+        default_factory=dict,
+        description='Low-stock limit per SKU (available <= limit warns), JSON; "*" = every SKU, e.g. {"*": 5}.',
+    )
+    inventory_guard_share: float = Field(
+        0.5, ge=0, description="Lock a channel's SKU when its paid units in the window exceed this share of available."
+    )
+    inventory_guard_window_h: int = Field(24, ge=1, description="Look-back window of the channel stock guard.")
+    inventory_retention_h: float = Field(
+        24.0, gt=0, description="Settled order lines are remembered this long (event time) against replays."
+    )
+
     # --- Notifier (ordertwin notify) ------------------------------------------
     notify_targets: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -86,6 +108,11 @@ class Settings(BaseSettings):
     )
     notify_group_id: str = Field(
         "ordertwin-notify", description="Consumer group of the notifier; its committed offsets = what was delivered."
+    )
+    notify_instance_id: str = Field(
+        "",
+        description="Kafka static group membership id (group.instance.id): a restarted notifier takes its "
+        "partitions back at once. Unique per notifier process; empty = dynamic membership.",
     )
     notify_offset_reset: str = Field(
         "earliest",

@@ -135,13 +135,40 @@ class Catalogue:
         )
 
     @property
+    def inventory_reservations(self) -> TopicSpec:
+        return TopicSpec(
+            self.name("inventory.reservations"),
+            self.partitions,
+            "delete",
+            7 * DAY_MS,
+            "sku",
+            "ordertwin.ReservationChange",
+            "streams.orders (track_twin)",
+            "Internal repartition: order-line reservation states from the twin, re-keyed by SKU.",
+        )
+
+    @property
+    def inventory_stock(self) -> TopicSpec:
+        return TopicSpec(
+            self.name("inventory.stock"),
+            self.partitions,
+            "compact",
+            -1,
+            "sku",
+            "ordertwin.StockState",
+            "streams.inventory (table stock changelog)",
+            "Stock state of every SKU; the changelog of the stock table.",
+            {"min.compaction.lag.ms": "0", "segment.ms": str(3600 * 1000)},
+        )
+
+    @property
     def inventory_levels(self) -> TopicSpec:
         return TopicSpec(
             self.name("inventory.levels"),
             self.partitions,
             "compact",
             -1,
-            "sku",
+            "sku|warehouse (partitioned by sku)",
             "ordertwin.InventoryLevel",
             "streams.inventory",
             "Latest on hand / reserved / available per SKU and warehouse.",
@@ -182,6 +209,8 @@ class Catalogue:
         yield self.deadletter
         yield self.orders_twin
         yield self.alerts
+        yield self.inventory_reservations
+        yield self.inventory_stock
         yield self.inventory_levels
         yield self.inventory_commands
         yield self.connector_state

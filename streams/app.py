@@ -16,6 +16,9 @@ from prometheus_client import CollectorRegistry
 from ordertwin.avro import Codec
 from ordertwin.settings import Settings
 from ordertwin.topics import SOURCES, Catalogue
+from streams.inventory.agents import register_inventory, reservation_sender
+from streams.inventory.metrics import InventoryMetrics
+from streams.inventory.views import register_inventory_views
 from streams.metrics import PipelineMetrics
 from streams.normalise.agents import register_normalise
 from streams.normalise.model import keyed_fingerprint
@@ -36,6 +39,7 @@ class Pipeline:
     tables: dict[str, Any]
     agents: dict[str, Any]
     twin_state: Any
+    inventory_state: Any = None
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -62,6 +66,7 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_s,
         producer_linger_ms=settings.producer_linger_ms,
         processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
@@ -84,6 +89,20 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
             deleting=False,
             internal=True,
         ),
+        # inventory: reservations (from the twin) and stock facts, co-partitioned by SKU
+        "inventory_reservations": topic(catalogue.inventory_reservations.name, partitions=settings.partitions),
+        "inventory_in": topic(catalogue.inventory_reservations.name, catalogue.inventory_events.name),
+        "inventory_stock": topic(
+            catalogue.inventory_stock.name,
+            partitions=settings.partitions,
+            compacting=True,
+            deleting=False,
+            internal=True,
+        ),
+        "inventory_levels": topic(
+            catalogue.inventory_levels.name, partitions=settings.partitions, compacting=True, deleting=False
+        ),
+        "inventory_commands": topic(catalogue.inventory_commands.name, partitions=settings.partitions),
     }
     order_twin = app.Table(
         "order_twin",
@@ -94,7 +113,17 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         changelog_topic=topics["orders_twin"],
         help="order_id -> OrderTwin (Avro); its changelog is the orders.twin topic.",
     )
-    tables: dict[str, Any] = {"order_twin": order_twin}
+    stock = app.Table(
+        "stock",
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        changelog_topic=topics["inventory_stock"],
+        help="sku -> StockState (Avro); its changelog is the inventory.stock topic.",
+    )
+    tables: dict[str, Any] = {"order_twin": order_twin, "stock": stock}
+    inventory_metrics = InventoryMetrics.create(metrics.registry)
     fingerprint = keyed_fingerprint(settings.fingerprint_key.get_secret_value().encode())
     agents: dict[str, Any] = {}
     agents["normalise"] = register_normalise(
@@ -119,7 +148,25 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
         codec=codec,
         metrics=metrics,
         now=lambda: datetime.now(UTC),
+        reservations=reservation_sender(topics["inventory_reservations"], codec, inventory_metrics),
     )
-    pipeline = Pipeline(settings, app, catalogue, codec, metrics, topics, tables, agents, twin_state)
+    agents["track_stock"], inventory_state = register_inventory(
+        app,
+        settings=settings,
+        source=topics["inventory_in"],
+        reservations_topic=catalogue.inventory_reservations.name,
+        events_topic=catalogue.inventory_events.name,
+        levels_topic=topics["inventory_levels"],
+        commands_topic=topics["inventory_commands"],
+        alerts_topic=topics["alerts"],
+        table=stock,
+        codec=codec,
+        metrics=metrics,
+        inventory_metrics=inventory_metrics,
+        now=lambda: datetime.now(UTC),
+        alert_book=twin_state,
+    )
+    pipeline = Pipeline(settings, app, catalogue, codec, metrics, topics, tables, agents, twin_state, inventory_state)
     register_views(pipeline)
+    register_inventory_views(app, stock, codec, settings)
     return pipeline

@@ -57,6 +57,8 @@ def live_settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     catalogue = Catalogue.from_settings(settings)
     create_topics(settings.kafka_config(), catalogue.all())
     yield settings
+    if os.environ.get("ORDERTWIN_KEEP_TEST_TOPICS"):
+        return  # for post-mortems of a failed live test
     names = [s.name for s in catalogue.all()]
     admin = AdminClient(settings.kafka_config())
     names += [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.app_id)]

@@ -47,8 +47,10 @@ def targets_of(settings: Settings) -> list[Target]:
 
 
 def consumer_config(settings: Settings) -> dict[str, Any]:
+    static = {"group.instance.id": settings.notify_instance_id} if settings.notify_instance_id else {}
     return {
         **settings.kafka_config(),
+        **static,
         "group.id": settings.notify_group_id,
         "client.id": "ordertwin-notify",
         "enable.auto.commit": False,

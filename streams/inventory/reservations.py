@@ -40,7 +40,18 @@ PAID_RANK = RANK["PAID"]
 SHIPPED_RANK = RANK["OUTBOUND"]
 
 # Fields that make a target; the stamp (event_time, version) is not one of them.
-TARGET_FIELDS = ("sku", "order_id", "line", "channel", "warehouse", "qty", "state", "paid_at", "shipped_at")
+TARGET_FIELDS = (
+    "sku",
+    "order_id",
+    "line",
+    "channel",
+    "warehouse",
+    "qty",
+    "state",
+    "paid_at",
+    "shipped_at",
+    "order_lines",
+)
 
 
 def _milestone_status(key: str) -> str | None:
@@ -122,6 +133,7 @@ def line_targets(twin: Twin) -> dict[tuple[str, int], Change]:
             "state": state,
             "paid_at": paid,
             "shipped_at": shipped if state != RELEASED_CANCELLED else None,
+            "order_lines": len(twin["lines"]),
         }
     return out
 
@@ -150,5 +162,6 @@ def reservation_changes(old: Twin | None, new: Twin) -> list[Change]:
             changes.append({**target, **stamp})
     for key, previous in before.items():
         if key not in after and previous["state"] == RESERVED:  # shipped or returned goods stay so
-            changes.append({**previous, "state": RELEASED_CANCELLED, "shipped_at": None, **stamp})
+            removed = {"state": RELEASED_CANCELLED, "shipped_at": None, "order_lines": len(new["lines"])}
+            changes.append({**previous, **removed, **stamp})
     return changes

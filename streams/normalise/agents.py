@@ -83,6 +83,8 @@ def register_normalise(
         key = f"__watermark__:{raw.source}".encode()
         for partition in range(orders_partitions):
             await orders.send(key=key, value=value, partition=partition, headers={CONTROL_HEADER: WATERMARK})
+            if raw.source == "wms":  # stock facts are vouched for in band too (streams.inventory); same partitions
+                await inventory.send(key=key, value=value, partition=partition, headers={CONTROL_HEADER: WATERMARK})
         return None
 
     async def normalise(stream: faust.StreamT[Any]) -> None:

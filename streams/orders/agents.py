@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from ordertwin.avro import Codec
 from ordertwin.errors import DecodeError
 from ordertwin.settings import Settings
 from streams.control import headers_of, is_watermark
+from streams.inventory.reservations import reservation_changes
 from streams.metrics import PipelineMetrics
 from streams.orders.divergence import alert_id, evaluate, open_alerts_of, pending_deadlines, raise_due
 from streams.orders.recovery import reconcile
@@ -33,6 +34,7 @@ from streams.orders.twin import Twin, apply, epoch_ms
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_LAG = 200  # records behind on an input partition that count as catching up
 RECENT_ALERTS = 10_000  # alerts kept in memory for GET /alerts?state=all (the topic has them all)
 
 
@@ -67,6 +69,7 @@ class TwinState:
     last_input: float = field(default_factory=time.monotonic)  # monotonic time of the last record seen
     emitted: set[tuple[str, str]] = field(default_factory=set)  # (alert id, state) known on the topic
     marker_seen: dict[str, float] = field(default_factory=dict)  # source -> newest forwarded-marker time
+    assigned_at: float = 0.0  # wall-clock time of the latest partition assignment
     open_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # RAISED, not yet RESOLVED
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
 
@@ -91,6 +94,7 @@ def register_twin(
     codec: Codec,
     metrics: PipelineMetrics,
     now: Callable[[], datetime],
+    reservations: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
 ) -> tuple[Any, TwinState]:
     state = TwinState()
     n_partitions = settings.partitions
@@ -185,7 +189,11 @@ def register_twin(
         part = state.of(partition)
         src = wm["source"]
         if partition == 0 and forwarded_at:
-            state.marker_seen[src] = max(state.marker_seen.get(src, 0.0), forwarded_at)
+            # Markers forwarded before this worker took the partition say nothing about
+            # the source now (the gap may be our own downtime): count them as fresh as
+            # the assignment, so only silence since then can make a source stale.
+            seen = max(forwarded_at, state.assigned_at)
+            state.marker_seen[src] = max(state.marker_seen.get(src, 0.0), seen)
         if not part.watermarks.update(src, wm["raw_partition"], wm["raw_partitions"], epoch_ms(wm["watermark"])):
             return
         source_wm = part.watermarks.get(src)
@@ -208,7 +216,12 @@ def register_twin(
     async def on_order_event(partition: int, key: bytes, value: bytes) -> None:
         record = codec.decode_as("OrderEvent", value)
         twin = load(key)
-        new, _ = apply(twin, record)
+        new, changed = apply(twin, record)
+        if reservations is not None:
+            # Stock reservations of the order's lines, re-keyed by SKU (streams/inventory). An
+            # unchanged twin re-asserts them: a send lost in a crash is repaired when the fact
+            # is read again, and the inventory side ignores what it already has.
+            await reservations(reservation_changes(twin if changed else None, new))
         at = epoch_ms(record["event_time"])
         new, resolved = evaluate(
             new,
@@ -255,6 +268,8 @@ def register_twin(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _reindex_on_assign(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         state.indexed = False  # rebuilt from the table before the next event
+        state.assigned_at = time.time()
+        state.marker_seen.clear()
         cache.clear()  # rows of partitions we did not own may have changed elsewhere
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -264,6 +279,19 @@ def register_twin(
             if tp.topic == source.get_topic_name():
                 state.partitions.pop(tp.partition, None)
 
+    def catching_up(limit: int = CATCH_UP_LAG) -> bool:
+        """Whether this worker's consumer is more than ``limit`` records behind on any input."""
+        consumer = app.consumer
+        for tp in app.assignor.assigned_actives():
+            read = getattr(consumer, "_read_offset", {}).get(tp)  # Faust keeps the fetch position here
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # partition not fetched yet: unknown, assume behind
+                return True
+            if high is not None and high - (read or 0) > limit:
+                return True
+        return False
+
     @app.timer(settings.stale_check_interval_s)  # type: ignore[untyped-decorator]
     async def check_stale_sources() -> None:
         """SOURCE_STALE: one alert per silent source (evaluated by the owner of partition 0)."""
@@ -272,6 +300,12 @@ def register_twin(
             return
         part = state.partitions.get(0)
         if part is None:
+            return
+        if catching_up():
+            # Replaying a backlog, sources' progress arrives unevenly (one raw topic drained
+            # before another): freshness cannot be judged until we are live again.
+            state.assigned_at = time.time()
+            state.marker_seen = {src: max(t, state.assigned_at) for src, t in state.marker_seen.items()}
             return
         current = now()
         marks = dict(state.marker_seen)  # source -> when the normaliser last forwarded its progress

@@ -18,6 +18,7 @@ from streams.orders.twin import Twin
 
 Alert = dict[str, Any]
 WatermarkOf = Callable[[str], int | None]  # source name -> watermark (epoch ms) or None
+MAX_CLOSED = 32  # closed alert ids kept per order (a handful of episodes in its life)
 
 
 def source_of(twin: Twin, subsystem: str) -> str:
@@ -85,6 +86,8 @@ def evaluate(
     """
     overrides = overrides or {}
     episodes = {e["rule"]: e for e in twin["episodes"]}
+    closed = set(twin.get("closed", []))
+    newly_closed: list[str] = []
     kept: list[dict[str, Any]] = []
     alerts: list[Alert] = []
     changed = False
@@ -92,31 +95,63 @@ def evaluate(
         current = episodes.get(rule.id)
         start = rule.applies(twin)
         unmet = start is not None and not rule.met(twin)
+        limit = threshold_ms(rule, default_threshold_s, overrides)
         if unmet:
             assert start is not None
             if current is None or (not current["raised"] and _ms(current["started_at"]) != start):
                 # New episode, or an earlier milestone arrived late before anything was emitted.
-                current = {
-                    "rule": rule.id,
-                    "subsystem": rule.subsystem,
-                    "started_at": _dt(start),
-                    "deadline": _dt(start + threshold_ms(rule, default_threshold_s, overrides)),
-                    "alert_id": alert_id(rule.id, twin["order_id"], start),
-                    "raised": False,
-                    "raised_at": None,
-                }
+                current = _episode(rule, twin, start, limit)
                 changed = True
             kept.append(current)
-        elif current is not None:
+            continue
+        if current is not None:
             changed = True
             if current["raised"]:
                 resolved = max(at_ms, _ms(current["started_at"]))
                 alerts.append(make_alert(twin, rule, current, "RESOLVED", now, resolved_ms=resolved))
-    if not changed:
+                newly_closed.append(current["alert_id"])
+                continue
+        # Met now (or no longer applicable). If history shows it was met only after the
+        # deadline, the divergence was real even though we learn of it late (e.g. facts
+        # processed out of order while catching up): raise and resolve it, once.
+        if rule.met_at is None:
+            continue
+        begun = rule.history_start(twin) if rule.history_start is not None else start
+        if begun is None:
+            continue
+        met = rule.met_at(twin)
+        if met is None:
+            continue  # never heard it met: only a watermark can tell (the live path above)
+        stop = rule.stop_at(twin) if rule.stop_at is not None else None
+        end = max(min(met, stop) if stop is not None else met, begun)
+        if end - begun <= limit:
+            continue
+        episode = _episode(rule, twin, begun, limit)
+        if episode["alert_id"] in closed or episode["alert_id"] in newly_closed:
+            continue
+        episode = {**episode, "raised": True, "raised_at": now}
+        alerts.append(make_alert(twin, rule, episode, "RAISED", now))
+        alerts.append(make_alert(twin, rule, episode, "RESOLVED", now, resolved_ms=end))
+        newly_closed.append(episode["alert_id"])
+    if not changed and not newly_closed:
         return twin, alerts
     new = dict(twin)
-    new["episodes"] = kept
+    new["episodes"] = kept if changed else twin["episodes"]
+    if newly_closed:
+        new["closed"] = [*twin.get("closed", []), *newly_closed][-MAX_CLOSED:]
     return new, alerts
+
+
+def _episode(rule: Rule, twin: Twin, start: int, limit_ms: int) -> dict[str, Any]:
+    return {
+        "rule": rule.id,
+        "subsystem": rule.subsystem,
+        "started_at": _dt(start),
+        "deadline": _dt(start + limit_ms),
+        "alert_id": alert_id(rule.id, twin["order_id"], start),
+        "raised": False,
+        "raised_at": None,
+    }
 
 
 def raise_due(

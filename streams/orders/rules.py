@@ -28,6 +28,13 @@ class Rule:
     applies: Callable[[Twin], int | None]
     met: Callable[[Twin], bool]
     threshold_s: float | None = None  # None = settings default
+    # Event time at which the expectation was first satisfied (from milestones), when that can
+    # be known from history: lets a late-processed fact still reveal a divergence that healed.
+    met_at: Callable[[Twin], int | None] | None = None
+    # For that history: when the expectation first applied and when it stopped applying
+    # (e.g. the channel cancelled), both from milestones, regardless of the current state.
+    history_start: Callable[[Twin], int | None] | None = None
+    stop_at: Callable[[Twin], int | None] | None = None
 
 
 def _view(twin: Twin, system: str) -> dict[str, Any] | None:
@@ -102,6 +109,25 @@ def _tracking_on_channel(twin: Twin) -> bool:
     return not channel.get("tracking_no") or not known or channel["tracking_no"] in known
 
 
+def _first(*keys: str) -> Callable[[Twin], int | None]:
+    return lambda t: _earliest(t, keys)
+
+
+def _first_of(system: str) -> Callable[[Twin], int | None]:
+    return lambda t: _earliest(t, [k for k in t["milestones"] if k.startswith(f"{system}:")])
+
+
+def _wms_has_channel_address(twin: Twin) -> int | None:
+    fp = address_of(twin, "CHANNEL")
+    value = twin["milestones"].get(f"WMS:addr:{fp}") if fp else None
+    return int(value) if value is not None else None
+
+
+_EXIT_AT = _first("CHANNEL:CANCELLED", "CHANNEL:REFUNDED", "CHANNEL:RETURNED")
+_PAID_AT = _first(*(f"CHANNEL:{s}" for s in FORWARD_FROM_PAID))
+_OUTBOUND_AT = _first("WMS:OUTBOUND")
+
+
 def _same(twin: Twin, a: str, b: str, fld: str) -> bool:
     va, vb = _view(twin, a), _view(twin, b)
     return va is not None and vb is not None and va.get(fld) == vb.get(fld)
@@ -115,6 +141,9 @@ RULES: tuple[Rule, ...] = (
         "the OMS/ERP knows the paid order",
         applies=paid_since,
         met=lambda t: _view(t, "OMS") is not None,
+        met_at=_first_of("OMS"),
+        history_start=_PAID_AT,
+        stop_at=_EXIT_AT,
     ),
     Rule(
         "paid_not_in_wms",
@@ -123,6 +152,9 @@ RULES: tuple[Rule, ...] = (
         "the warehouse received the paid order",
         applies=paid_since,
         met=lambda t: _view(t, "WMS") is not None,
+        met_at=_first_of("WMS"),
+        history_start=_PAID_AT,
+        stop_at=_EXIT_AT,
     ),
     Rule(
         "paid_not_in_finance",
@@ -131,6 +163,9 @@ RULES: tuple[Rule, ...] = (
         "finance recorded the payment",
         applies=paid_since,
         met=lambda t: (f := _view(t, "FINANCE")) is not None and f["status"] in ("PAID", "REFUNDED"),
+        met_at=_first("FINANCE:PAID", "FINANCE:REFUNDED"),
+        history_start=_PAID_AT,
+        stop_at=_EXIT_AT,
     ),
     Rule(
         "outbound_not_picked_up",
@@ -139,6 +174,7 @@ RULES: tuple[Rule, ...] = (
         "the carrier picked up the parcel",
         applies=outbound_since,
         met=lambda t: (c := _view(t, "CARRIER")) is not None and c["status"] in PICKED_UP,
+        met_at=_first(*(f"CARRIER:{s}" for s in sorted(PICKED_UP))),
     ),
     Rule(
         "tracking_not_on_channel",
@@ -147,6 +183,9 @@ RULES: tuple[Rule, ...] = (
         "the channel shows the order shipped with our tracking number",
         applies=lambda t: None if _channel_exit(t) else outbound_since(t),
         met=_tracking_on_channel,
+        met_at=_first(*(f"CHANNEL:{s}" for s in FORWARD_FROM_PAID[2:])),
+        history_start=_OUTBOUND_AT,
+        stop_at=_EXIT_AT,
     ),
     Rule(
         "cancel_not_in_wms",
@@ -155,6 +194,7 @@ RULES: tuple[Rule, ...] = (
         "the warehouse cancelled/intercepted the cancelled order",
         applies=cancelled_before_outbound_since,
         met=lambda t: (w := _view(t, "WMS")) is not None and w["status"] in ("CANCELLED", "RETURNED"),
+        met_at=_first("WMS:CANCELLED", "WMS:RETURNED"),
     ),
     Rule(
         "address_not_in_wms",
@@ -163,6 +203,7 @@ RULES: tuple[Rule, ...] = (
         "the warehouse has the channel's current address",
         applies=address_changed_since,
         met=lambda t: address_of(t, "WMS") == address_of(t, "CHANNEL"),
+        met_at=_wms_has_channel_address,
     ),
     Rule(
         "finance_amount_mismatch",

@@ -77,6 +77,7 @@ def apply(twin: Twin | None, event: dict[str, Any]) -> tuple[Twin, bool]:
             "systems": {},
             "milestones": {},
             "addresses": {},
+            "closed": [],
             "episodes": [],
             "created_at": event["event_time"],
             "updated_at": event["event_time"],

@@ -20,4 +20,4 @@ async def test_unknown_connector_source_lists_the_known_ones() -> None:
 
 async def test_unknown_simulator_source() -> None:
     with pytest.raises(UnknownSourceError, match="known: taobao"):
-        await run_simulator("jd", Settings(), n_orders=1, seed=1)
+        await run_simulator("amazon", Settings(), n_orders=1, seed=1)  # not a source (jd has a simulator now)

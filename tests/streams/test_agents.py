@@ -35,10 +35,22 @@ class Capture:
 
 
 def capture(p: Pipeline, monkeypatch: pytest.MonkeyPatch) -> dict[str, Capture]:
-    caps = {name: Capture() for name in ("orders_events", "inventory_events", "deadletter")}
+    caps = {name: Capture() for name in ("orders_events", "inventory_events", "deadletter", "inventory_reservations")}
     for name, cap in caps.items():
         monkeypatch.setattr(p.topics[name], "send", cap)
     return caps
+
+
+async def _row(table: Any, key: bytes, wait_s: float = 5.0) -> bytes:
+    """The agent may still be finishing the event put() handed it (recovery awaits I/O)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while table.get(key) is None and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    value: bytes = table[key]
+    return value
 
 
 def as_raw_taobao(p: Pipeline, agent: Any) -> Any:
@@ -86,7 +98,7 @@ async def test_track_twin_upserts_idempotently(pipeline: Pipeline, monkeypatch: 
     table = pipeline.tables["order_twin"]
     async with pipeline.agents["track_twin"].test_context() as agent:
         await agent.put(paid[1], key=paid[0])
-        first = CODEC.decode_as("OrderTwin", table[b"taobao:42"])
+        first = CODEC.decode_as("OrderTwin", await _row(table, b"taobao:42"))
         await agent.put(paid[1], key=paid[0])  # duplicate
         assert CODEC.decode_as("OrderTwin", table[b"taobao:42"]) == first
         await agent.put(shipped[1], key=shipped[0])

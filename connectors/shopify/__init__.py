@@ -1,0 +1,1 @@
+"""Shopify: order webhooks, repaired by a periodic Admin REST ``orders.json`` reconciliation pull."""
