@@ -16,7 +16,6 @@ $(VENV)/.installed: pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
-	$(PY) -m pip install -q "pyyaml>=6.0,<7"  # tests/deploy read the Prometheus rules
 	@touch $@
 
 .PHONY: venv
