@@ -90,7 +90,13 @@ def build(settings: Settings, *, registry: CollectorRegistry | None = None) -> P
             internal=True,
         ),
         # inventory: reservations (from the twin) and stock facts, co-partitioned by SKU
-        "inventory_reservations": topic(catalogue.inventory_reservations.name, partitions=settings.partitions),
+        "inventory_reservations": topic(  # internal repartition: declared by the worker if missing
+            catalogue.inventory_reservations.name,
+            partitions=settings.partitions,
+            retention=catalogue.inventory_reservations.retention_ms / 1000,
+            deleting=True,
+            internal=True,
+        ),
         "inventory_in": topic(catalogue.inventory_reservations.name, catalogue.inventory_events.name),
         "inventory_stock": topic(
             catalogue.inventory_stock.name,
