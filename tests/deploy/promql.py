@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from connectors.metrics import ConnectorMetrics
 from ordertwin.notify.metrics import NotifyMetrics
 from ordertwin.settings import REPO_ROOT
+from streams.inventory.metrics import InventoryMetrics
 from streams.metrics import PipelineMetrics
 
 PROM_DIR = REPO_ROOT / "deploy" / "prometheus"
@@ -86,6 +87,9 @@ def exported_names() -> set[str]:
     registries.append(reg)
     reg = CollectorRegistry()
     NotifyMetrics(reg)
+    registries.append(reg)
+    reg = CollectorRegistry()
+    InventoryMetrics.create(reg)
     registries.append(reg)
     reg = CollectorRegistry()
     FaustMetrics.create(reg, FAUST_PREFIX)
