@@ -188,6 +188,8 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     print(
         "\nordertwin is running (logs in var/log/):\n"
         f"  an order's twin : {base}/orders/taobao:<tid>   e.g. {base}/orders/taobao:{_first_tid(args.seed)}\n"
+        f"  ops page        : {base}/ops\n"
+        f"  open alerts     : {base}/alerts?state=open\n"
         f"  worker health   : {base}/health\n"
         f"  metrics         : {base}/metrics   (connector: http://127.0.0.1:{settings.connector_metrics_port}/metrics)\n"
         "  a topic         : .venv/bin/ordertwin tail orders.events --from-beginning\n"
