@@ -32,7 +32,7 @@ import aiohttp
 
 from connectors.douyin import signing
 from connectors.errors import PermanentError, PlatformError, RateLimited, TransientError
-from connectors.taobao.client import array_items
+from connectors.rawjson import array_items
 from ordertwin.settings import Settings
 
 SOURCE = "douyin"

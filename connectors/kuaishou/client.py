@@ -36,7 +36,7 @@ import aiohttp
 
 from connectors.errors import PermanentError, PlatformError, RateLimited, TransientError
 from connectors.kuaishou import signing
-from connectors.taobao.client import array_items
+from connectors.rawjson import array_items
 from ordertwin.settings import Settings
 
 SOURCE = "kuaishou"

@@ -32,8 +32,8 @@ from typing import Any
 import aiohttp
 
 from connectors.errors import PermanentError, PlatformError, RateLimited, TransientError
+from connectors.rawjson import array_items
 from connectors.shopee import signing
-from connectors.taobao.client import array_items
 from ordertwin.settings import Settings
 
 SOURCE = "shopee"

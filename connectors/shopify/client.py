@@ -28,7 +28,7 @@ import aiohttp
 from yarl import URL
 
 from connectors.errors import PermanentError, RateLimited, TransientError
-from connectors.taobao.client import array_items
+from connectors.rawjson import array_items
 from ordertwin.settings import Settings
 
 SOURCE = "shopify"
