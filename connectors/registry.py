@@ -32,6 +32,16 @@ class RunningSimulatorLike(Protocol):
 # start_simulator(settings, *, n_orders, seed, start, end, host, port, **faults) -> running simulator
 StartSimulator = Callable[..., Awaitable[Any]]
 
+# start_scenario_simulator(settings, records, *, outages, host, port, clock, target=None) -> running
+# simulator. Serves one source's share of a generated scenario (connectors.scenario) in real
+# time: ``records`` are that source's ScenarioRecord (``value`` = the native payload bytes,
+# ``at`` = its event time), ``outages`` the scenario's Outage list (the simulator keeps only its
+# source's). A pull simulator lists a record once ``clock() >= record.at`` (with its native
+# modified time = ``at``) and answers the platform's 5xx/error shape during an outage of its
+# source. A push simulator POSTs each record, signed, to ``target`` (the receiver URL) at
+# ``record.at`` - or at the end of an outage covering it - retrying as the platform does.
+StartScenarioSimulator = Callable[..., Awaitable[Any]]
+
 
 @dataclass(frozen=True)
 class SourcePlugin:
@@ -43,11 +53,14 @@ class SourcePlugin:
     page_source: Callable[[aiohttp.ClientSession, Settings], PageSource] | None = None
     start_simulator: StartSimulator | None = None
     webhook: Any = None  # connectors.webhook.WebhookSpec when the source pushes
+    start_scenario_simulator: StartScenarioSimulator | None = None  # plays a scenario (make run)
     extra: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("pull", "webhook", "webhook+pull"):
             raise ValueError(f"{self.name}: unknown mode {self.mode!r}")
+        if self.mode == "webhook" and self.page_source is not None:
+            raise ValueError(f"{self.name}: mode webhook has no page_source (use webhook+pull)")
         if "pull" in self.mode and self.page_source is None:
             raise ValueError(f"{self.name}: mode {self.mode} needs a page_source")
         if "webhook" in self.mode and self.webhook is None:

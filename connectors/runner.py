@@ -85,7 +85,8 @@ async def run_connector(
     until_caught_up: bool = False,
 ) -> PullSummary | None:
     """Run the ``source`` connector until ``stop`` is set (or, with ``until_caught_up``, until
-    it has caught up to now - safety lag, returning what it did).
+    it has caught up to now - safety lag, returning what it did). A push-only source (mode
+    ``webhook``) serves its receiver, vouching for the source, until ``stop``.
 
     ``from_start`` ignores the stored cursor and starts at ``settings.pull_start`` (or 24 h
     ago). Serves Prometheus metrics on ``settings.connector_metrics_port`` when > 0.
@@ -93,7 +94,9 @@ async def run_connector(
     ``settings.webhook_host``:``settings.<source>_webhook_port`` while the pull runs
     (``until_caught_up`` runs the reconciliation pull alone).
     """
-    found = _check_source(source)
+    found = plugin(source)
+    if found.page_source is None and until_caught_up:
+        raise UnknownSourceError(f"source {source!r} only receives pushes (mode {found.mode}); nothing to catch up")
     registry = registry if registry is not None else CollectorRegistry()
     server = None
     if settings.connector_metrics_port > 0:
@@ -108,6 +111,13 @@ async def run_connector(
             settings.connector_metrics_port,
         )
     try:
+        if found.page_source is None:
+            # Push-only source: the receiver publishes the pushes and vouches for the source.
+            from connectors.webhook import open_receiver
+
+            async with open_receiver(source, settings, registry=registry, vouch=True):
+                await (stop or asyncio.Event()).wait()
+            return None
         async with open_connector(source, settings, registry=registry, stop=stop) as engine:
             if until_caught_up:
                 summary = await engine.run_once(from_start=from_start)

@@ -30,8 +30,15 @@ Doorbell pushes (抖店: the message only names the order) set ``WebhookSpec.res
 new event the receiver fetches the platform's order object and publishes that, so ``raw.<source>``
 holds exactly what the normaliser accepts; a failing fetch is answered 503 (``upstream_unavailable``).
 
-A receiver cannot know when a source is complete, so it never writes watermarks: for push
-sources the reconciliation pull (``mode = "webhook+pull"``) does, after each completed window.
+A receiver cannot know when a source is complete. For push sources with a reconciliation
+pull (``mode = "webhook+pull"``) the pull writes the watermarks, after each completed window.
+A push-only source (``mode = "webhook"``: the 奇门 WMS and 快递100 push and redeliver, and offer
+no incremental listing to repair from) is vouched for by :func:`vouch_for_pushes`: every
+``push_watermark_interval_s``, while the platform was heard (any correctly signed request)
+within ``push_silence_s`` and nothing is in flight, the receiver vouches for ``now -
+push_slack_s``. A platform that goes quiet therefore stops moving its watermark, and the
+worker raises one SOURCE_STALE instead of blaming it order by order; a push later than the
+slack is a late event, which the twin takes in like any other.
 
 Metrics on the registry passed in:
 ``ordertwin_webhook_requests_total{source,outcome}`` (accepted | duplicate | ignored |
@@ -57,6 +64,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
+from confluent_kafka import KafkaException
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from connectors.errors import ConnectorError, PlatformError, PublishError
@@ -329,6 +337,7 @@ class WebhookReceiver:
         self.public_url = public_url or None
         self.clock = clock
         self._inflight: dict[str, asyncio.Future[None]] = {}
+        self.last_heard: datetime | None = None  # when a correctly signed request last came in
 
     # -- aiohttp wiring -------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -382,6 +391,7 @@ class WebhookReceiver:
         received_at = self.clock()
         try:
             self.spec.verify(headers, raw, url)
+            self.last_heard = received_at
             try:
                 body = json.loads(raw)
             except (ValueError, RecursionError) as exc:
@@ -530,10 +540,12 @@ async def open_receiver(
     host: str | None = None,
     port: int | None = None,
     clock: Callable[[], datetime] = utc_now,
+    vouch: bool = False,
 ) -> AsyncIterator[RunningReceiver]:
     """Serve ``source``'s webhook receiver on ``settings.webhook_host`` and
     ``settings.<source>_webhook_port`` (or ``host``/``port``) until the block exits; its
-    Kafka producer and HTTP session (for doorbell fetches) are closed on exit."""
+    Kafka producer and HTTP session (for doorbell fetches) are closed on exit. ``vouch``
+    also runs :func:`vouch_for_pushes` (push-only sources)."""
     from connectors.registry import plugin
 
     found = plugin(source)
@@ -561,9 +573,16 @@ async def open_receiver(
                 clock=clock,
             )
             running = await serve_receiver(receiver, host or settings.webhook_host, bind_port)
+            vouching = (
+                asyncio.create_task(vouch_for_pushes(receiver, publisher, settings, clock=clock)) if vouch else None
+            )
             try:
                 yield running
             finally:
+                if vouching is not None:
+                    vouching.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await vouching
                 await running.runner.cleanup()
     finally:
         await asyncio.to_thread(publisher.close)
@@ -571,3 +590,41 @@ async def open_receiver(
 
 def _with_max_age(spec: WebhookSpec, max_age: timedelta) -> WebhookSpec:
     return replace(spec, max_age=max_age)
+
+
+def push_vouch(
+    now: datetime, last_heard: datetime | None, in_flight: int, *, slack: timedelta, silence: timedelta
+) -> datetime | None:
+    """What a push-only receiver may vouch for now, or None (see the module docstring).
+
+    Nothing while a delivery is in flight (the watermark must follow the data it covers on
+    each partition) or when the platform has not been heard within ``silence``."""
+    if in_flight or last_heard is None or now - last_heard > silence:
+        return None
+    return now - slack
+
+
+async def vouch_for_pushes(
+    receiver: WebhookReceiver,
+    publisher: RawPublisher,
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Publish the push-only source's in-band watermarks until cancelled."""
+    slack = timedelta(seconds=settings.push_slack_s)
+    silence = timedelta(seconds=settings.push_silence_s)
+    topic = receiver.topic
+    last: datetime | None = None
+    while True:
+        vouch = push_vouch(clock(), receiver.last_heard, receiver.in_flight, slack=slack, silence=silence)
+        if vouch is not None and (last is None or vouch > last):
+            try:
+                publisher.publish_watermark(topic, vouch)
+                await publisher.aflush(settings.connector_flush_timeout_s)
+            except (PublishError, KafkaException) as exc:
+                log.warning("%s: watermark not published (%s); retrying next tick", receiver.spec.source, exc)
+            else:
+                last = vouch
+        await sleep(settings.push_watermark_interval_s)

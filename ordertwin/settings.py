@@ -226,6 +226,38 @@ class Settings(BaseSettings):
     kuaishou_sign_method: str = Field("HMAC_SHA256", description="Kuaishou signMethod: HMAC_SHA256 or MD5.")
     kuaishou_page_size: int = Field(100, ge=1, le=100, description="Kuaishou pageSize (max 100).")
     kuaishou_simulator_port: int = Field(8704, description="Kuaishou simulator port.")
+    # Subsystems. OMS (旺店通 旗舰版 open API) and finance (the ledger's voucher API) are pulled;
+    # WMS (奇门 Qimen) and carrier (快递100 Kuaidi100 subscription) push to us.
+    oms_base_url: str = Field("http://127.0.0.1:8711/openapi", description="旺店通 旗舰版 open API gateway URL.")
+    oms_sid: str = Field("wdt-dev-sid", description="旺店通 seller account (sid).")
+    oms_app_key: str = Field("wdt-dev-app-key", description="旺店通 appkey.")
+    oms_app_secret: SecretStr = Field(SecretStr("wdt-dev-secret:salt"), description="旺店通 appsecret (secret:salt).")
+    oms_page_size: int = Field(100, ge=1, le=200, description="旺店通 page_size.")
+    oms_simulator_port: int = Field(8711, description="OMS (旺店通) simulator port.")
+    finance_base_url: str = Field("http://127.0.0.1:8714", description="Finance ledger API root.")
+    finance_api_key: str = Field("fin-dev-key", description="Finance ledger API key id.")
+    finance_api_secret: SecretStr = Field(SecretStr("fin-dev-secret"), description="Finance ledger API HMAC secret.")
+    finance_page_size: int = Field(200, ge=1, le=500, description="Finance voucher page size.")
+    finance_simulator_port: int = Field(8714, description="Finance ledger simulator port.")
+    wms_app_key: str = Field("qimen-dev-app-key", description="奇门 app_key the WMS signs with.")
+    wms_app_secret: SecretStr = Field(SecretStr("qimen-dev-secret"), description="奇门 app secret (sign key).")
+    wms_customer_id: str = Field("ot-dev-customer", description="奇门 customerId of the merchant at the WMS.")
+    wms_webhook_port: int = Field(8736, description="WMS (奇门) push receiver port.")
+    wms_simulator_port: int = Field(8712, description="WMS simulator port.")
+    carrier_salt: SecretStr = Field(
+        SecretStr("kd100-dev-salt"), description="快递100 subscription salt (push sign key)."
+    )
+    carrier_webhook_port: int = Field(8735, description="Carrier (快递100) push receiver port.")
+    carrier_simulator_port: int = Field(8713, description="Carrier simulator port.")
+    push_watermark_interval_s: float = Field(
+        5.0, gt=0, description="How often a push-only receiver vouches for its source (in-band watermark)."
+    )
+    push_slack_s: float = Field(
+        5.0, ge=0, description="A push-only source vouches for now - this (pushes arrive within it)."
+    )
+    push_silence_s: float = Field(
+        300.0, gt=0, description="A push-only source stops vouching after this long without a delivery."
+    )
 
     def kafka_config(self) -> dict[str, Any]:
         """librdkafka settings shared by every confluent-kafka client we create."""
