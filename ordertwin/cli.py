@@ -17,12 +17,13 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ordertwin.errors import OrdertwinError
 from ordertwin.logs import setup_logging
 from ordertwin.settings import REPO_ROOT, Settings
-from ordertwin.topics import SOURCES, Catalogue
+from ordertwin.topics import CHANNELS, SOURCES, Catalogue
 
 KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
 
@@ -54,10 +55,57 @@ def cmd_connector(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve platform simulators on localhost (fake Taobao etc.) for demos and tests."""
+    """Serve platform simulators on localhost (fake Taobao etc.) for demos and tests.
+
+    ``--scenario`` plays one generated scenario on every source's simulator at once (what
+    ``make run`` does) and writes its ground truth; otherwise one ``--source`` is served
+    with ``--orders`` generated orders."""
+    if args.scenario:
+        return _run_async(_play_scenario(settings, args))
     from connectors.runner import run_simulator
 
     return _run_async(run_simulator(args.source, settings, n_orders=args.orders, seed=args.seed))
+
+
+async def _play_scenario(settings: Settings, args: argparse.Namespace) -> None:
+    from datetime import UTC, timedelta
+
+    from connectors.scenario import scenario_summary
+    from connectors.stage import demo_scenario, start_stage
+
+    channels = CHANNELS if args.channels == "all" else tuple(c for c in args.channels.split(",") if c)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=args.start_in)
+    outage = None
+    if args.outage:
+        source, offset, duration = args.outage.split(":")
+        outage = (source, timedelta(seconds=float(offset)), timedelta(seconds=float(duration)))
+    scenario = demo_scenario(
+        seed=args.seed,
+        n_orders=args.orders,
+        span=timedelta(seconds=args.span),
+        threshold=timedelta(seconds=settings.divergence_threshold_s),
+        fault_rate=args.fault_rate,
+        start=start,
+        channels=channels,
+        outage=outage,
+    )
+    if args.ground_truth:
+        args.ground_truth.parent.mkdir(parents=True, exist_ok=True)
+        scenario.write_ground_truth(args.ground_truth)
+    summary = scenario_summary(scenario)
+    logging.getLogger("ordertwin.simulate").info(
+        "scenario: %d orders from %s, %d faults %s; records per source %s",
+        summary["orders"],
+        start.isoformat(),
+        summary["faults"],
+        summary["faults_per_kind"],
+        summary["records_per_source"],
+    )
+    stage = await start_stage(settings, scenario)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await stage.close()
 
 
 def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
@@ -168,30 +216,64 @@ def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """Start everything locally: Kafka, topics, simulator, connector, worker; Ctrl-C stops all."""
+    """Start everything locally: Kafka, topics, a scenario on every platform simulator, a
+    connector per source, the worker; Ctrl-C stops what this command started."""
+    from ordertwin.dev import connector_environments, current_environment
+
     started_kafka = subprocess.run(["bash", str(KAFKA_SH), "status"], capture_output=True).returncode != 0
     subprocess.run(["bash", str(KAFKA_SH), "up"], check=True)
     exe = [sys.executable, "-m", "ordertwin.cli"]
-    subprocess.run([*exe, "topics", "create"], check=True)
+    env = current_environment()
+    subprocess.run([*exe, "topics", "create"], check=True, env=env)
+    os.environ.update(env)  # the demo defaults, so this process reads the settings its children get
+    dev_settings = Settings()
     log_dir = REPO_ROOT / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
+    truth = REPO_ROOT / "var" / "ground_truth.json"
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def spawn(name: str, *argv: str) -> None:
+    def spawn(name: str, argv: list[str], proc_env: dict[str, str]) -> None:
         out = (log_dir / f"{name}.log").open("ab")
-        procs.append((name, subprocess.Popen([*exe, *argv], stdout=out, stderr=subprocess.STDOUT)))
+        procs.append((name, subprocess.Popen([*exe, *argv], stdout=out, stderr=subprocess.STDOUT, env=proc_env)))
 
-    spawn("simulator", "simulate", "--orders", str(args.orders))
-    spawn("worker", "worker")
-    spawn("connector-taobao", "connector", "taobao")
-    base = f"http://{settings.web_host}:{settings.web_port}"
+    seed = args.seed or int(time.time()) % 1_000_000
+    spawn("worker", ["worker"], env)
+    for source, source_env in connector_environments(env, dev_settings).items():
+        spawn(f"connector-{source}", ["connector", source], source_env)
+    spawn(
+        "simulator",
+        [
+            "simulate",
+            "--scenario",
+            "--orders",
+            str(args.orders),
+            "--span",
+            str(args.span),
+            "--fault-rate",
+            str(args.fault_rate),
+            "--seed",
+            str(seed),
+            "--outage",
+            args.outage,
+            "--start-in",
+            "20",
+            "--ground-truth",
+            str(truth),
+        ],
+        env,
+    )
+    base = f"http://{dev_settings.web_host}:{dev_settings.web_port}"
     print(
-        "\nordertwin is running (logs in var/log/):\n"
-        f"  an order's twin : {base}/orders/taobao:<tid>   e.g. {base}/orders/taobao:{_first_tid(args.seed)}\n"
+        f"\nordertwin is running (logs in var/log/): a scenario of {args.orders} orders on all channels over "
+        f"{args.span / 60:.0f} min (seed {seed}, fault rate {args.fault_rate:.0%}, outage {args.outage or 'none'}),\n"
+        f"collected by a connector per source; alerts after {dev_settings.divergence_threshold_s:.0f} s out of step.\n"
         f"  ops page        : {base}/ops\n"
         f"  open alerts     : {base}/alerts?state=open\n"
+        f"  an order's twin : {base}/orders/<order id>   (ids: {base}/alerts, or ordertwin tail orders.twin)\n"
         f"  worker health   : {base}/health\n"
-        f"  metrics         : {base}/metrics   (connector: http://127.0.0.1:{settings.connector_metrics_port}/metrics)\n"
+        f"  metrics         : {base}/metrics   (connectors: ports {dev_settings.connector_metrics_port + 2}.."
+        f"{dev_settings.connector_metrics_port + 1 + len(SOURCES)})\n"
+        f"  injected faults : {truth.relative_to(REPO_ROOT)} (the alerts to expect)\n"
         "  a topic         : .venv/bin/ordertwin tail orders.events --from-beginning\n"
         "Ctrl-C stops everything this command started.\n",
         flush=True,
@@ -217,15 +299,6 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
             subprocess.run(["bash", str(KAFKA_SH), "down"])
 
 
-def _first_tid(seed: int) -> str:
-    try:
-        from connectors.taobao.simulator import first_tid
-
-        return str(first_tid(seed))
-    except Exception:  # only a hint in the banner
-        return "<tid>"
-
-
 def _run_async(coro: Any) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(coro)
@@ -249,9 +322,16 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_connector)
 
     s = sub.add_parser("simulate", help=cmd_simulate.__doc__, description=cmd_simulate.__doc__)
-    s.add_argument("--source", default="taobao", help="which platform to simulate")
+    s.add_argument("--source", default="taobao", choices=SOURCES, help="which platform to simulate")
     s.add_argument("--orders", type=int, default=200, help="orders to generate")
     s.add_argument("--seed", type=int, default=7, help="seed for reproducible data")
+    s.add_argument("--scenario", action="store_true", help="play one scenario on every source's simulator")
+    s.add_argument("--channels", default="all", help="scenario channels: all, or a comma list")
+    s.add_argument("--span", type=float, default=3600.0, help="scenario: seconds over which orders are created")
+    s.add_argument("--fault-rate", type=float, default=0.02, help="scenario: share of orders with a fault")
+    s.add_argument("--outage", default="", help="scenario: SOURCE:OFFSET_S:DURATION_S, e.g. carrier:300:120")
+    s.add_argument("--start-in", type=float, default=10.0, help="scenario: seconds until the first order")
+    s.add_argument("--ground-truth", type=Path, help="scenario: write the expected alerts (JSON) here")
     s.set_defaults(func=cmd_simulate)
 
     t = sub.add_parser("topics", help=cmd_topics.__doc__, description=cmd_topics.__doc__)
@@ -270,8 +350,11 @@ def parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_notify)
 
     d = sub.add_parser("dev", help=cmd_dev.__doc__, description=cmd_dev.__doc__)
-    d.add_argument("--orders", type=int, default=200, help="orders the simulator generates")
-    d.add_argument("--seed", type=int, default=7, help="simulator seed")
+    d.add_argument("--orders", type=int, default=2400, help="orders in the scenario")
+    d.add_argument("--span", type=float, default=3600.0, help="seconds over which the orders are created")
+    d.add_argument("--fault-rate", type=float, default=0.02, help="share of orders with an injected fault")
+    d.add_argument("--seed", type=int, default=0, help="scenario seed (0 = a new one each run)")
+    d.add_argument("--outage", default="carrier:600:120", help="SOURCE:OFFSET_S:DURATION_S ('' for none)")
     d.set_defaults(func=cmd_dev)
     return p
 
