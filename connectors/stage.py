@@ -24,7 +24,7 @@ import aiohttp
 
 from connectors.errors import UnknownSourceError
 from connectors.registry import plugin
-from connectors.scenario import Scenario, ScenarioRecord, generate
+from connectors.scenario import FAULT_KINDS, Scenario, ScenarioRecord, generate
 from ordertwin.settings import Settings
 from ordertwin.topics import CHANNELS, SOURCES
 
@@ -112,9 +112,13 @@ def demo_scenario(
     start: datetime,
     channels: Sequence[str] = CHANNELS,
     outage: tuple[str, timedelta, timedelta] | None = None,
+    per_kind: int = 0,
 ) -> Scenario:
-    """The ``make run`` scenario: orders on every channel, a low fault rate, one outage."""
+    """The ``make run`` scenario: orders on every channel, a low fault rate, one outage
+    (``per_kind`` adds exactly that many faults of every kind, for tests)."""
     kwargs: dict[str, Any] = {}
+    if per_kind:
+        kwargs["fault_counts"] = {kind: per_kind for kind in FAULT_KINDS}
     if tuple(channels) != ("taobao",):
         kwargs["channels"] = tuple(channels)
     return generate(

@@ -88,6 +88,7 @@ async def _play_scenario(settings: Settings, args: argparse.Namespace) -> None:
         start=start,
         channels=channels,
         outage=outage,
+        per_kind=args.per_kind,
     )
     if args.ground_truth:
         args.ground_truth.parent.mkdir(parents=True, exist_ok=True)
@@ -329,6 +330,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--channels", default="all", help="scenario channels: all, or a comma list")
     s.add_argument("--span", type=float, default=3600.0, help="scenario: seconds over which orders are created")
     s.add_argument("--fault-rate", type=float, default=0.02, help="scenario: share of orders with a fault")
+    s.add_argument("--per-kind", type=int, default=0, help="scenario: exactly N faults of every kind (tests)")
     s.add_argument("--outage", default="", help="scenario: SOURCE:OFFSET_S:DURATION_S, e.g. carrier:300:120")
     s.add_argument("--start-in", type=float, default=10.0, help="scenario: seconds until the first order")
     s.add_argument("--ground-truth", type=Path, help="scenario: write the expected alerts (JSON) here")
