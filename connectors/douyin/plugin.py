@@ -9,6 +9,7 @@ import aiohttp
 
 from connectors.douyin.client import DouyinClient
 from connectors.douyin.push import make_spec
+from connectors.douyin.scenario import start_scenario_simulator
 from connectors.douyin.simulator import DouyinSimulator, FaultConfig, RunningSimulator, generate_histories, serve
 from connectors.douyin.source import DouyinOrderSource
 from connectors.pull import PageSource
@@ -49,5 +50,6 @@ PLUGIN = SourcePlugin(
     "reconciliation (update_time window, newest first, md5/hmac-sha256 signed)",
     page_source=page_source,
     start_simulator=start_simulator,
+    start_scenario_simulator=start_scenario_simulator,
     webhook=make_spec,
 )

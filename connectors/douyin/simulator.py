@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -39,6 +39,9 @@ from connectors.douyin import signing
 from connectors.douyin.client import MAX_SIZE, METHOD_SEARCH_LIST, SUCCESS, order_updated
 from connectors.webhook_sender import Push, PushSender, SenderFaults, SendReport
 from ordertwin.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.scenario_store import ScenarioFeed
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +208,18 @@ class OrderStore:
     def __len__(self) -> int:
         return len(self._orders)
 
-    def add(self, order: Mapping[str, Any]) -> None:
+    def add(self, order: Mapping[str, Any], *, raw: bytes | None = None) -> None:
+        """Store (or replace, by ``order_id``) a shop order; ``raw`` is its exact bytes, served
+        as given (default: serialised here)."""
         updated = order_updated(order)
         if updated is None:
             raise ValueError("order has no update_time")
-        self._orders[str(order["order_id"])] = (int(updated.timestamp()), int(order["create_time"]), serialise(order))
+        value = serialise(order) if raw is None else raw
+        self._orders[str(order["order_id"])] = (int(updated.timestamp()), int(order["create_time"]), value)
+
+    def add_raw(self, raw: bytes) -> None:
+        """Store a shop order given as its exact JSON bytes (a scenario record's value)."""
+        self.add(json.loads(raw), raw=raw)
 
     def get(self, order_id: str) -> bytes | None:
         found = self._orders.get(order_id)
@@ -256,6 +266,7 @@ class DouyinSimulator:
     faults: FaultConfig = field(default_factory=FaultConfig)
     stats: Counter[str] = field(default_factory=Counter)
     clock: Callable[[], datetime] = utc_now
+    scenario: ScenarioFeed | None = None  # a scenario played in real time (connectors.douyin.scenario)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> DouyinSimulator:
@@ -288,6 +299,12 @@ class DouyinSimulator:
         self.stats["calls"] += 1
         log_id = f"2026{self.stats['calls']:016d}"
         method = request.path.strip("/").replace("/", ".")
+        if self.scenario is not None and self.scenario.gate() is not None:
+            # The platform is down: code 20000 服务不可用 (the client's SERVICE_UNAVAILABLE); the
+            # sub_code/sub_msg wording is this simulator's.
+            self.stats["outage"] += 1
+            error = DouyinError(20000, "服务不可用", "isp.service-unavailable", "服务暂不可用，请稍后重试")
+            return web.Response(body=self._reply(log_id, error=error), content_type="application/json")
         # Faults count per API method: the push path's orderDetail calls do not hide the
         # reconciliation pull's searchList calls from them (and vice versa).
         self.stats[f"calls {method}"] += 1

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from connectors.jd.client import JdClient
+from connectors.jd.scenario import start_scenario_simulator
 from connectors.jd.simulator import FaultConfig, JdSimulator, RunningSimulator, generate_orders, serve
 from connectors.jd.source import JdOrderSource
 from connectors.pull import PageSource
@@ -47,4 +48,5 @@ PLUGIN = SourcePlugin(
     doc="JOS jingdong.pop.order.enSearch/search (MD5 signed, dateType=0 modified-time cursor, newest first)",
     page_source=page_source,
     start_simulator=start_simulator,
+    start_scenario_simulator=start_scenario_simulator,
 )

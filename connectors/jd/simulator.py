@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -48,6 +48,9 @@ from connectors.jd.client import (
     to_jos_time,
 )
 from ordertwin.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.scenario_store import ScenarioFeed
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +105,10 @@ class OrderStore:
     def __iter__(self) -> Iterator[StoredOrder]:
         return iter(self._orders.values())
 
-    def add(self, order: Mapping[str, Any]) -> StoredOrder:
-        """Store (or replace, by ``orderId``) an order; it needs an orderId and a modified time."""
+    def add(self, order: Mapping[str, Any], *, raw: bytes | None = None) -> StoredOrder:
+        """Store (or replace, by ``orderId``) an order; it needs an orderId and a modified time.
+
+        ``raw``: the order's exact bytes, served as given (default: serialised here)."""
         key = order_key(order)
         modified = order_modified(order)
         if key is None or modified is None:
@@ -111,7 +116,7 @@ class OrderStore:
         start = order.get("orderStartTime")
         created = from_jos_time(start) if isinstance(start, str) else modified
         state = order.get("orderState")
-        stored = StoredOrder(key.decode(), modified, created, str(state), serialise(order))
+        stored = StoredOrder(key.decode(), modified, created, str(state), serialise(order) if raw is None else raw)
         self._orders[stored.key] = stored
         self.versions.setdefault(stored.key, []).append(stored.raw)
         return stored
@@ -119,6 +124,10 @@ class OrderStore:
     def add_many(self, orders: Iterable[Mapping[str, Any]]) -> None:
         for order in orders:
             self.add(order)
+
+    def add_raw(self, raw: bytes) -> StoredOrder:
+        """Store an order given as its exact JSON bytes (a scenario record's value)."""
+        return self.add(json.loads(raw), raw=raw)
 
     def update(self, key: str, changes: Mapping[str, Any], *, modified: datetime) -> StoredOrder:
         """Apply ``changes`` and bump ``modified``, as the platform does on every change."""
@@ -395,6 +404,14 @@ def _json(doc: Mapping[str, Any], status: int = 200) -> web.Response:
     )
 
 
+def outage_response() -> web.Response:
+    """What the gateway answers while the platform is down: HTTP 503 from its front proxy.
+    (No JOS error code for a platform outage was confirmed; the client retries any 5xx.)"""
+    return web.Response(
+        status=503, text="<html><body>503 Service Temporarily Unavailable</body></html>", content_type="text/html"
+    )
+
+
 @dataclass
 class JdSimulator:
     """The gateway's state: credentials, orders, faults, and counters of what it answered."""
@@ -409,6 +426,7 @@ class JdSimulator:
     stats: Counter[str] = field(default_factory=Counter)
     modified_keys: list[str] = field(default_factory=list)
     before_search: Callable[[JdSimulator, Mapping[str, Any]], None] | None = None  # test hook
+    scenario: ScenarioFeed | None = None  # a scenario played in real time (connectors.jd.scenario)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -436,6 +454,9 @@ class JdSimulator:
             self.in_flight -= 1
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
+        if self.scenario is not None and self.scenario.gate() is not None:
+            self.stats["outage"] += 1
+            return outage_response()
         # Read the request first: a client that times out on a slow answer must not break it.
         params: dict[str, str] = dict(request.query)
         if request.method == "POST":

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from connectors.kuaishou.client import KuaishouClient
+from connectors.kuaishou.scenario import start_scenario_simulator
 from connectors.kuaishou.simulator import FaultConfig, KuaishouSimulator, RunningSimulator, generate_orders, serve
 from connectors.kuaishou.source import KuaishouOrderSource
 from connectors.pull import PageSource
@@ -47,4 +48,5 @@ PLUGIN = SourcePlugin(
     doc="Kuaishou open.order.cursor.list (HMAC_SHA256/MD5 signed, updateTime windows, platform cursor until nomore)",
     page_source=page_source,
     start_simulator=start_simulator,
+    start_scenario_simulator=start_scenario_simulator,
 )

@@ -29,13 +29,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from connectors.kuaishou import signing
 from connectors.kuaishou.client import METHOD_CURSOR_LIST, NO_MORE, from_millis, order_key, order_updated, to_millis
 from ordertwin.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.scenario_store import ScenarioFeed
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,17 @@ def serialise(order: Mapping[str, Any]) -> bytes:
 
 
 # --- the order store ---------------------------------------------------------------------
+
+
+def apply_changes(order: dict[str, Any], changes: Mapping[str, Any], *, updated: datetime) -> dict[str, Any]:
+    """``order`` with ``changes`` merged per top-level part and ``updateTime`` bumped (in place)."""
+    for part, values in changes.items():
+        if isinstance(values, dict) and isinstance(order.get(part), dict):
+            order[part].update(values)
+        else:
+            order[part] = values
+    order["orderBaseInfo"]["updateTime"] = to_millis(updated)
+    return order
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,9 @@ class OrderStore:
     def __iter__(self) -> Iterator[StoredOrder]:
         return iter(self._orders.values())
 
-    def add(self, order: Mapping[str, Any]) -> StoredOrder:
+    def add(self, order: Mapping[str, Any], *, raw: bytes | None = None) -> StoredOrder:
+        """Store (or replace, by ``oid``) an order; ``raw`` is its exact bytes, served as given
+        (default: serialised here)."""
         key = order_key(order)
         updated = order_updated(order)
         if key is None or updated is None:
@@ -96,7 +112,7 @@ class OrderStore:
             updated_ms=to_millis(updated),
             created_ms=created if isinstance(created, int) else to_millis(updated),
             status=status if isinstance(status, int) else 0,
-            raw=serialise(order),
+            raw=serialise(order) if raw is None else raw,
         )
         self._orders[stored.key] = stored
         self.versions.setdefault(stored.key, []).append(stored.raw)
@@ -106,16 +122,13 @@ class OrderStore:
         for order in orders:
             self.add(order)
 
+    def add_raw(self, raw: bytes) -> StoredOrder:
+        """Store an order given as its exact JSON bytes (a scenario record's value)."""
+        return self.add(json.loads(raw), raw=raw)
+
     def update(self, key: str, changes: Mapping[str, Any], *, updated: datetime) -> StoredOrder:
         """Apply ``changes`` (per top-level part) and bump ``updateTime``, as the platform does."""
-        order = json.loads(self._orders[key].raw)
-        for part, values in changes.items():
-            if isinstance(values, dict) and isinstance(order.get(part), dict):
-                order[part].update(values)
-            else:
-                order[part] = values
-        order["orderBaseInfo"]["updateTime"] = to_millis(updated)
-        return self.add(order)
+        return self.add(apply_changes(json.loads(self._orders[key].raw), changes, updated=updated))
 
     def get(self, key: str) -> StoredOrder | None:
         return self._orders.get(key)
@@ -378,6 +391,14 @@ def _error(exc: KsError) -> web.Response:
     return _json(doc)
 
 
+def outage_response() -> web.Response:
+    """What the open API answers while the platform is down: HTTP 503 from its front proxy.
+    (No Kuaishou ``result`` code for a platform outage was confirmed; the client retries 5xx.)"""
+    return web.Response(
+        status=503, text="<html><body>503 Service Temporarily Unavailable</body></html>", content_type="text/html"
+    )
+
+
 @dataclass
 class KuaishouSimulator:
     """The API's state: credentials, orders, faults, and counters of what it answered."""
@@ -392,6 +413,7 @@ class KuaishouSimulator:
     stats: Counter[str] = field(default_factory=Counter)
     modified_keys: list[str] = field(default_factory=list)
     before_list: Callable[[KuaishouSimulator, str], None] | None = None  # test hook: (simulator, cursor)
+    scenario: ScenarioFeed | None = None  # a scenario played in real time (connectors.kuaishou.scenario)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -411,6 +433,9 @@ class KuaishouSimulator:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.scenario is not None and self.scenario.gate() is not None:
+            self.stats["outage"] += 1
+            return outage_response()
         # Read the request first: a client that times out on a slow answer must not break it.
         params: dict[str, str] = dict(request.query)
         if request.method == "POST":

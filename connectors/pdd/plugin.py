@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from connectors.pdd.client import PddClient
+from connectors.pdd.scenario import start_scenario_simulator
 from connectors.pdd.simulator import FaultConfig, PddSimulator, RunningSimulator, generate_orders, serve
 from connectors.pdd.source import PddOrderSource
 from connectors.pull import PageSource
@@ -51,4 +52,5 @@ PLUGIN = SourcePlugin(
     doc="PDD pdd.order.number.list.increment.get (MD5 signed, updated_at cursor, 30-min windows paged last-first)",
     page_source=page_source,
     start_simulator=start_simulator,
+    start_scenario_simulator=start_scenario_simulator,
 )

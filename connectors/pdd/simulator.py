@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -44,6 +44,9 @@ from connectors.pdd.client import (
     to_pdd_time,
 )
 from ordertwin.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.scenario_store import ScenarioFeed
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,9 @@ class OrderStore:
     def __iter__(self) -> Iterator[StoredOrder]:
         return iter(self._orders.values())
 
-    def add(self, order: Mapping[str, Any]) -> StoredOrder:
+    def add(self, order: Mapping[str, Any], *, raw: bytes | None = None) -> StoredOrder:
+        """Store (or replace, by ``order_sn``) an order; ``raw`` is its exact bytes, served as
+        given (default: serialised here)."""
         key = order_key(order)
         updated = order_updated(order)
         if key is None or updated is None:
@@ -100,7 +105,7 @@ class OrderStore:
         stored = StoredOrder(
             key=key.decode(),
             updated=updated,
-            raw=serialise(order),
+            raw=serialise(order) if raw is None else raw,
             order_status=_int(order.get("order_status"), 1),
             refund_status=_int(order.get("refund_status"), 1),
             lucky=_int(order.get("is_lucky_flag"), 1),
@@ -113,6 +118,10 @@ class OrderStore:
     def add_many(self, orders: Iterable[Mapping[str, Any]]) -> None:
         for order in orders:
             self.add(order)
+
+    def add_raw(self, raw: bytes) -> StoredOrder:
+        """Store an order given as its exact JSON bytes (a scenario record's value)."""
+        return self.add(json.loads(raw), raw=raw)
 
     def update(self, key: str, changes: Mapping[str, Any], *, updated: datetime) -> StoredOrder:
         """Apply ``changes`` and bump ``updated_at``, as the platform does on every change."""
@@ -415,6 +424,7 @@ class PddSimulator:
     stats: Counter[str] = field(default_factory=Counter)
     modified_keys: list[str] = field(default_factory=list)
     before_list: Callable[[PddSimulator, int], None] | None = None  # test hook: (simulator, page)
+    scenario: ScenarioFeed | None = None  # a scenario played in real time (connectors.pdd.scenario)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -442,6 +452,10 @@ class PddSimulator:
         self.stats["calls"] += 1
         n = self.stats["calls"]
         request_id = f"{n:017d}"
+        if self.scenario is not None and self.scenario.gate() is not None:
+            # The platform is down: PDD's 50000 "系统内部错误" envelope (retried by the client).
+            self.stats["outage"] += 1
+            return self._error(PddError(50000, "系统内部错误"), request_id)
         f = self.faults
         if f.rate_limit_every and n % f.rate_limit_every == 0:
             self.stats["rate_limited"] += 1

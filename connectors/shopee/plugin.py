@@ -11,6 +11,7 @@ from connectors.pull import PageSource
 from connectors.registry import SourcePlugin, default_window
 from connectors.shopee.client import ShopeeClient
 from connectors.shopee.push import make_spec
+from connectors.shopee.scenario import start_scenario_simulator
 from connectors.shopee.simulator import FaultConfig, RunningSimulator, ShopeeSimulator, generate_histories, serve
 from connectors.shopee.source import ShopeeOrderSource
 from ordertwin.settings import Settings
@@ -49,5 +50,6 @@ PLUGIN = SourcePlugin(
     "reconciliation (update_time window, cursor, signed query)",
     page_source=page_source,
     start_simulator=start_simulator,
+    start_scenario_simulator=start_scenario_simulator,
     webhook=make_spec,
 )

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -51,6 +51,9 @@ from connectors.shopee.push import ORDER_STATUS_PUSH
 from connectors.shopee.signing import AUTHORIZATION_HEADER, push_sign, verify_api_sign
 from connectors.webhook_sender import Push, PushSender, SenderFaults, SendReport
 from ordertwin.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.scenario_store import ScenarioFeed
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +272,15 @@ class StoredOrder:
     order: dict[str, Any]
     create_time: int
     update_time: int
+    raw: bytes | None = None  # the exact bytes given (a scenario record), served when unprojected
+
+    def detail(self, optional: Iterable[str]) -> bytes:
+        """What get_order_detail returns of this order: the given bytes when the projection
+        keeps every field they have, else the projection serialised."""
+        fields = list(optional)
+        if self.raw is not None and set(self.order) <= BASIC_FIELDS | set(fields):
+            return self.raw
+        return serialise(project(self.order, fields))
 
 
 class OrderStore:
@@ -278,19 +290,24 @@ class OrderStore:
     def __len__(self) -> int:
         return len(self._orders)
 
-    def add(self, order: Mapping[str, Any]) -> None:
+    def add(self, order: Mapping[str, Any], *, raw: bytes | None = None) -> None:
+        """Store (or replace, by ``order_sn``) an order; ``raw``: its exact bytes, if given."""
         updated = order_updated(order)
         if updated is None:
             raise ValueError("order has no update_time")
         sn = str(order["order_sn"])
-        self._orders[sn] = StoredOrder(sn, dict(order), int(order["create_time"]), int(updated.timestamp()))
+        self._orders[sn] = StoredOrder(sn, dict(order), int(order["create_time"]), int(updated.timestamp()), raw)
+
+    def add_raw(self, raw: bytes) -> None:
+        """Store an order detail given as its exact JSON bytes (a scenario record's value)."""
+        self.add(json.loads(raw), raw=raw)
 
     def get(self, sn: str) -> StoredOrder | None:
         return self._orders.get(sn)
 
     def raw_by_key(self, optional: Iterable[str] = OPTIONAL_FIELDS) -> dict[str, bytes]:
         fields = list(optional)
-        return {sn: serialise(project(o.order, fields)) for sn, o in self._orders.items()}
+        return {sn: o.detail(fields) for sn, o in self._orders.items()}
 
     def query(self, field_name: str, lo: int, hi: int) -> list[StoredOrder]:
         def when(o: StoredOrder) -> int:
@@ -330,6 +347,7 @@ class ShopeeSimulator:
     faults: FaultConfig = field(default_factory=FaultConfig)
     stats: Counter[str] = field(default_factory=Counter)
     clock: Callable[[], datetime] = utc_now
+    scenario: ScenarioFeed | None = None  # a scenario played in real time (connectors.shopee.scenario)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> ShopeeSimulator:
@@ -363,6 +381,10 @@ class ShopeeSimulator:
         self.stats["calls"] += 1
         n = self.stats["calls"]
         request_id = f"{n:032x}"
+        if self.scenario is not None and self.scenario.gate() is not None:
+            self.stats["outage"] += 1  # the platform is down: Shopee's error_server envelope, HTTP 500
+            body = self._envelope(request_id, error="error_server", message="Internal error, please retry.")
+            return web.Response(status=500, body=body, content_type="application/json")
         f = self.faults
         if f.rate_limit_every and n % f.rate_limit_every == 0:
             self.stats["rate_limited"] += 1
@@ -458,7 +480,7 @@ class ShopeeSimulator:
         for sn in sns:
             found = self.store.get(sn)
             if found is not None:
-                out.append(serialise(project(found.order, optional)))
+                out.append(found.detail(optional))
         return out
 
     # -- pushes -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from connectors.pull import PageSource
 from connectors.registry import SourcePlugin, default_window
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.push import make_spec
+from connectors.shopify.scenario import start_scenario_simulator
 from connectors.shopify.simulator import FaultConfig, RunningSimulator, ShopifySimulator, generate_histories, serve
 from connectors.shopify.source import ShopifyOrderSource
 from ordertwin.settings import Settings
@@ -49,5 +50,6 @@ PLUGIN = SourcePlugin(
     "reconciliation (updated_at window, Link page_info cursor)",
     page_source=page_source,
     start_simulator=start_simulator,
+    start_scenario_simulator=start_scenario_simulator,
     webhook=make_spec,
 )

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -55,6 +55,9 @@ from connectors.shopify.push import (
 from connectors.shopify.signing import HMAC_HEADER, webhook_hmac
 from connectors.webhook_sender import Push, PushSender, SenderFaults, SendReport
 from ordertwin.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.scenario_store import ScenarioFeed
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +278,9 @@ class OrderStore:
     def __len__(self) -> int:
         return len(self._orders)
 
-    def add(self, order: Mapping[str, Any]) -> StoredOrder:
+    def add(self, order: Mapping[str, Any], *, raw: bytes | None = None) -> StoredOrder:
+        """Store (or replace, by id) an order; ``raw`` is its exact bytes, served as given
+        (default: serialised here)."""
         updated = order_updated(order)
         if updated is None:
             raise ValueError("order has no readable updated_at")
@@ -284,7 +289,7 @@ class OrderStore:
             updated=updated,
             cancelled=order.get("cancelled_at") is not None,
             closed=order.get("closed_at") is not None,
-            raw=serialise(order),
+            raw=serialise(order) if raw is None else raw,
         )
         self._orders[stored.order_id] = stored
         return stored
@@ -292,6 +297,10 @@ class OrderStore:
     def add_many(self, orders: Iterable[Mapping[str, Any]]) -> None:
         for order in orders:
             self.add(order)
+
+    def add_raw(self, raw: bytes) -> StoredOrder:
+        """Store an order given as its exact JSON bytes (a scenario record's value)."""
+        return self.add(json.loads(raw), raw=raw)
 
     def raw_by_key(self) -> dict[str, bytes]:
         return {str(k): v.raw for k, v in self._orders.items()}
@@ -359,6 +368,7 @@ class ShopifySimulator:
     faults: FaultConfig = field(default_factory=FaultConfig)
     stats: Counter[str] = field(default_factory=Counter)
     monotonic: Callable[[], float] = time.monotonic
+    scenario: ScenarioFeed | None = None  # a scenario played in real time (connectors.shopify.scenario)
     _level: float = 0.0
     _last: float = 0.0
 
@@ -398,6 +408,11 @@ class ShopifySimulator:
     async def orders(self, request: web.Request) -> web.StreamResponse:
         self.stats["calls"] += 1
         n = self.stats["calls"]
+        if self.scenario is not None and self.scenario.gate() is not None:
+            # Shopify documents 503 Service Unavailable for its outages (shopify.dev, "API response
+            # status and error codes"); the body's wording is this simulator's.
+            self.stats["outage"] += 1
+            return _errors(503, "Service Unavailable")
         f = self.faults
         if request.headers.get(ACCESS_TOKEN_HEADER) != self.access_token:
             self.stats["unauthorized"] += 1

@@ -10,6 +10,7 @@ import aiohttp
 from connectors.pull import PageSource
 from connectors.registry import SourcePlugin, default_window
 from connectors.taobao.client import TaobaoClient
+from connectors.taobao.scenario import start_scenario_simulator
 from connectors.taobao.simulator import FaultConfig, RunningSimulator, TaobaoSimulator, generate_trades, serve
 from connectors.taobao.source import TaobaoTradeSource
 from ordertwin.settings import Settings
@@ -47,4 +48,5 @@ PLUGIN = SourcePlugin(
     doc="TOP taobao.trades.sold.increment.get (md5/hmac signed, modified-time cursor, newest first)",
     page_source=page_source,
     start_simulator=start_simulator,
+    start_scenario_simulator=start_scenario_simulator,
 )

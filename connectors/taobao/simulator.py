@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -42,6 +42,9 @@ from connectors.taobao.client import (
     trade_modified,
 )
 from ordertwin.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.scenario_store import ScenarioFeed
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +87,13 @@ class TradeStore:
     def __iter__(self) -> Iterator[StoredTrade]:
         return iter(self._trades.values())
 
-    def add(self, trade: Mapping[str, Any], *, modified: datetime | None = None) -> StoredTrade:
+    def add(
+        self, trade: Mapping[str, Any], *, modified: datetime | None = None, raw: bytes | None = None
+    ) -> StoredTrade:
         """Store (or replace, by tid) a trade; any JSON object is accepted, even malformed ones.
 
-        ``modified`` indexes the record when its own ``modified`` field is missing or bad.
+        ``modified`` indexes the record when its own ``modified`` field is missing or bad;
+        ``raw`` is the trade's exact bytes, served as given (default: serialised here).
         """
         when = modified or trade_modified(trade)
         if when is None:
@@ -104,7 +110,7 @@ class TradeStore:
         stored = StoredTrade(
             key=key,
             modified=when,
-            raw=serialise(trade),
+            raw=serialise(trade) if raw is None else raw,
             trade_type=trade_type if isinstance(trade_type, str) and trade_type else "fixed",
         )
         self._trades[key] = stored
@@ -113,6 +119,10 @@ class TradeStore:
     def add_many(self, trades: Iterable[Mapping[str, Any]]) -> None:
         for trade in trades:
             self.add(trade)
+
+    def add_raw(self, raw: bytes) -> StoredTrade:
+        """Store a trade given as its exact JSON bytes (a scenario record's value)."""
+        return self.add(json.loads(raw), raw=raw)
 
     def update(self, tid: int | str, changes: Mapping[str, Any], *, modified: datetime) -> StoredTrade:
         """Apply ``changes`` to a stored trade and bump its ``modified`` (as the platform does)."""
@@ -433,6 +443,7 @@ class TaobaoSimulator:
     clock: Callable[[], datetime] = utc_now
     timestamp_tolerance: timedelta = timedelta(minutes=10)
     stats: Counter[str] = field(default_factory=Counter)
+    scenario: ScenarioFeed | None = None  # a scenario played in real time (connectors.taobao.scenario)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> TaobaoSimulator:
@@ -452,6 +463,10 @@ class TaobaoSimulator:
         self.stats["calls"] += 1
         n = self.stats["calls"]
         request_id = f"sim{n:x}"
+        if self.scenario is not None and self.scenario.gate() is not None:
+            # TOP's platform error 10 "Service Currently Unavailable" (服务不可用), HTTP 200.
+            self.stats["outage"] += 1
+            return _error(10, "Service Currently Unavailable", request_id=request_id)
         f = self.faults
         if f.rate_limit_every and n % f.rate_limit_every == 0:
             self.stats["rate_limited"] += 1
