@@ -7,7 +7,7 @@ the ``callbackurl`` given at subscription. ``param`` holds ``status`` (polling /
 ``com``, ``state``, the whole trace ``data[]`` newest first). Kuaidi100 takes a push as
 delivered only when the answer is ``{"result":true,"returnCode":"200","message":"成功"}``;
 otherwise it retries (the SDK says 3 more times, 35 minutes apart) and it waits at most 20 s
-for an answer (its FAQ "推送报错 HTTP_CLIENT_ERROR:time out").
+for an answer (FAQ https://api.kuaidi100.com/document/tuisongtimeout).
 
 What we publish is the normaliser's envelope (``streams/normalise/sources/carrier.py``)::
 

@@ -7,7 +7,10 @@ text exactly as posted (after form decoding, before any JSON parsing). Sources: 
 SDK ``kuaidi100-api/java-demo`` - ``SignUtils.sign`` ("快递100加密方式统一为MD5后转大写":
 ``DigestUtils.md5Hex(msg).toUpperCase()``, UTF-8) and ``SubscribeWithMap.callBackUrl``
 (``SignUtils.sign(param + salt)`` compared with the posted ``sign``) - and the 订阅推送 guide
-(``parameters.salt``: "签名用随机字符串"; the push is a form with fields ``param`` and ``sign``).
+(``parameters.salt``: "签名用随机字符串"; the push is a form with fields ``param`` and ``sign``),
+as reproduced in Kuaidi100's own articles (e.g. cloud.tencent.com/developer/article/1828132).
+Not confirmed here: the official guide page itself could not be read, so the rule rests on the
+official SDK; it says nothing of a push timestamp, and none is assumed.
 
 We compare in constant time and accept the hex in either case (Kuaidi100 sends upper case;
 accepting lower case costs nothing, the digest is the secret-dependent part). Without a salt
