@@ -189,7 +189,7 @@ class ScenarioPusher:
 
     ``to_pushes(record)`` builds the platform's pushes of one version (unsigned; ``sign`` is
     applied per attempt). ``sleep`` waits wall-clock seconds; a test with a fake clock passes
-    one that advances it. ``sent`` records (clock time, push) per dispatched push.
+    one that advances it. ``sent`` records (clock time, record, push) per dispatched push.
     """
 
     feed: ScenarioFeed
@@ -200,7 +200,7 @@ class ScenarioPusher:
     faults: SenderFaults | None = None
     seed: int = 0
     sleep: Callable[[float], Awaitable[None]] | None = None  # default asyncio.sleep
-    sent: list[tuple[datetime, Push]] = field(default_factory=list)
+    sent: list[tuple[datetime, ScenarioRecord, Push]] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     delivered: set[str] = field(default_factory=set)  # event ids the receiver acknowledged
     gave_up: set[str] = field(default_factory=set)
@@ -226,15 +226,15 @@ class ScenarioPusher:
                 if upcoming is None:
                     break
                 await (self.sleep or asyncio.sleep)(max(0.0, (upcoming - self.feed.clock()).total_seconds()))
-            while self._senders:
-                await asyncio.gather(*list(self._senders), return_exceptions=True)
+            await self.settle()
         finally:
             self.finished.set()
 
     def _dispatch(self, records: Sequence[ScenarioRecord]) -> None:
         now = self.feed.clock()
-        pushes = [push for record in records for push in self.to_pushes(record)]
-        self.sent += [(now, push) for push in pushes]
+        batch = [(record, push) for record in records for push in self.to_pushes(record)]
+        pushes = [push for _, push in batch]
+        self.sent += [(now, record, push) for record, push in batch]
         self.stats["pushes"] += len(pushes)
         self._batches += 1
         sender = PushSender(
@@ -248,6 +248,11 @@ class ScenarioPusher:
         task = asyncio.create_task(self._send(sender))
         self._senders.add(task)
         task.add_done_callback(self._senders.discard)
+
+    async def settle(self) -> None:
+        """Wait until every delivery dispatched so far has succeeded or given up."""
+        while self._senders:
+            await asyncio.gather(*list(self._senders), return_exceptions=True)
 
     async def _send(self, sender: PushSender) -> None:
         report = await sender.run()
