@@ -175,19 +175,31 @@ BAD_REASONS = (2, 16, 32, 512)  # 修改地址, 修改备注, 更换货品, 买�
 VERSION_BY_STATUS = {16: 2, 30: 2, 23: 3, 55: 3, 95: 6, 110: 8, 5: 4}
 
 
-def _platform_ids(platform: int, o: p.OrderIdentity, rng: random.Random) -> tuple[str, list[str]]:
+def _platform_ids(platform: int, o: p.OrderIdentity, rng: random.Random, used: set[str]) -> tuple[str, list[str]]:
     """The channel order id and line ids the platform would have used (TOP's own for 淘宝)."""
-    if platform == 3:  # JOS orderId: 12 digits; a line is identified by the order and SKU
-        tid = str(300_000_000_000 + rng.randrange(10**11))
+    if platform == 1:
+        return str(o.tid), [str(ln.oid) for ln in o.lines]
+    while True:
+        if platform == 3:  # JOS orderId: 12 digits
+            tid = str(300_000_000_000 + rng.randrange(10**11))
+        else:  # PDD order_sn: yymmdd-15 digits
+            tid = f"{o.created.astimezone(p.CHINA_TZ):%y%m%d}-{rng.randrange(10**15):015d}"
+        if tid not in used:
+            used.add(tid)
+            break
+    if platform == 3:  # a JD line is identified by the order and the SKU
         return tid, [f"{tid}-{ln.product.sku_id}" for ln in o.lines]
-    if platform == 39:  # PDD order_sn: yymmdd-15 digits; one line per order_sn
-        tid = f"{o.created.astimezone(p.CHINA_TZ):%y%m%d}-{rng.randrange(10**15):015d}"
-        return tid, [tid if len(o.lines) == 1 else f"{tid}-{i + 1}" for i in range(len(o.lines))]
-    return str(o.tid), [str(ln.oid) for ln in o.lines]
+    return tid, [tid if len(o.lines) == 1 else f"{tid}-{i + 1}" for i in range(len(o.lines))]
 
 
 def _trade(
-    o: p.OrderIdentity, modified: datetime, status: int, paid: datetime, platform: int, rng: random.Random
+    o: p.OrderIdentity,
+    modified: datetime,
+    status: int,
+    paid: datetime,
+    platform: int,
+    rng: random.Random,
+    used: set[str],
 ) -> dict[str, Any]:
     """One ERP order of one channel order, via the scenario's renderer, then moved to ``status``
     and (for 京东/拼多多) to that platform's shop and ids."""
@@ -201,7 +213,7 @@ def _trade(
         trade["bad_reason"] = rng.choice(BAD_REASONS)
     if platform != 1:
         _, shop_no, shop_name = PLATFORMS[platform]
-        tid, oids = _platform_ids(platform, o, rng)
+        tid, oids = _platform_ids(platform, o, rng, used)
         trade.update(
             platform_id=platform, shop_platform_id=platform, sub_platform_id=0, src_tids=tid,
             shop_no=shop_no, shop_name=shop_name,
@@ -263,7 +275,8 @@ def generate_trades(
     statuses, status_weights = zip(*STATUSES, strict=True)
     platforms = list(PLATFORMS)
     platform_weights = [PLATFORMS[k][0] for k in platforms]
-    used_tids: set[int] = set()
+    used_tids: set[int] = set()  # TOP tids
+    used_refs: set[str] = set()  # JD / PDD order ids
     trades: list[dict[str, Any]] = []
     previous: datetime | None = None
     for i in range(n):
@@ -277,10 +290,10 @@ def generate_trades(
         paid = modified - timedelta(seconds=rng.randint(60, 2 * 86400))
         created = paid - timedelta(seconds=rng.randint(5, 600))
         identity = p.make_identity(i, created, random.Random(rng.getrandbits(64)), used_tids)
-        trade = _trade(identity, modified, status, paid, platform, rng)
+        trade = _trade(identity, modified, status, paid, platform, rng, used_refs)
         if rng.random() < merged_share:
             twin = p.make_identity(n + i, created, random.Random(rng.getrandbits(64)), used_tids)
-            _merge(trade, _trade(twin, modified, status, paid, platform, rng))
+            _merge(trade, _trade(twin, modified, status, paid, platform, rng, used_refs))
         trades.append(trade)
     return trades
 
