@@ -114,15 +114,21 @@ class PushSender:
             await asyncio.gather(*(one(p, d) for p, d in plan))
         return self.report
 
+    def request(self, push: Push) -> tuple[str, bytes, dict[str, str]]:
+        """URL, body and headers of one attempt, signed now (platforms sign at send time).
+        A platform that posts forms or to a per-push URL (快递100) overrides this."""
+        headers = {**push.headers, **self.sign(self.url, push.body), "Content-Type": "application/json"}
+        return self.url, push.body, headers
+
     async def _deliver(self, http: aiohttp.ClientSession, push: Push) -> None:
         delays = self.faults.retry_delays_s
         attempt = 0
         while True:
-            headers = {**push.headers, **self.sign(self.url, push.body), "Content-Type": "application/json"}
+            url, body, headers = self.request(push)
             self.report.stats["attempts"] += 1
             outcome: str
             try:
-                async with http.post(self.url, data=push.body, headers=headers) as resp:
+                async with http.post(url, data=body, headers=headers) as resp:
                     body = await resp.read()
                     ok = self.is_success(resp.status, body)
                     outcome = f"http_{resp.status}"

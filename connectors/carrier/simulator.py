@@ -205,38 +205,9 @@ class Kuaidi100Sender(PushSender):
         """Deliver one push, retrying within the platform's budget (the report records it)."""
         await self._deliver(http, push)
 
-    async def _deliver(self, http: aiohttp.ClientSession, push: Push) -> None:
-        # The retry loop of PushSender._deliver, with a per-push URL and a form body.
-        delays = self.faults.retry_delays_s
-        url = callback_url(self.url, push.order_id)
-        attempt = 0
-        while True:
-            body = push_form(push.body.decode("utf-8"), self.salt)  # signed at send time
-            headers = {**push.headers, "Content-Type": FORM_CONTENT_TYPE}
-            self.report.stats["attempts"] += 1
-            outcome: str
-            try:
-                async with http.post(url, data=body, headers=headers) as resp:
-                    answer = await resp.read()
-                    ok = self.is_success(resp.status, answer)
-                    outcome = f"http_{resp.status}"
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                ok = False
-                outcome = type(exc).__name__
-            self.report.stats[outcome] += 1
-            if ok:
-                self.report.delivered.add(push.event_id)
-                self.report.stats["delivered"] += 1
-                return
-            if attempt >= len(delays):
-                self.report.gave_up.add(push.event_id)
-                self.report.stats["gave_up"] += 1
-                log.info("carrier push %s: giving up after %d attempts (%s)", push.event_id, attempt + 1, outcome)
-                return
-            nominal = delays[attempt]
-            attempt += 1
-            self.report.stats["retries"] += 1
-            await asyncio.sleep(nominal / 2 + self.rng.uniform(0, nominal / 2))
+    def request(self, push: Push) -> tuple[str, bytes, dict[str, str]]:
+        body = push_form(push.body.decode("utf-8"), self.salt)  # signed at send time
+        return str(callback_url(self.url, push.order_id)), body, {**push.headers, "Content-Type": FORM_CONTENT_TYPE}
 
 
 # --- 5xx between Kuaidi100 and the receiver ------------------------------------------------------
