@@ -9,26 +9,28 @@ Two parts, as in production:
   TMSCANCELED when the parcel is intercepted), a failed cancellation (CANCELEDFAIL); plus
   purchase receipts (CGRK) and stocktakes (``inventory.report``). Payloads come from
   :mod:`connectors.scenario.payloads`, so they are the shapes the normaliser is tested on.
-- the **Qimen gateway** (:class:`QimenGateway`) signs each call with the ERP app's secret
-  (:mod:`connectors.wms.signing`), puts the system parameters in the query string and
-  forwards it to the receiver, relaying the ``{"response": {"flag": ...}}`` answer.
+- the **Qimen gateway** (:class:`QimenGateway`): the WMS calls it as a Qimen client (system
+  parameters in the query string, signed with the WMS's own secret); it checks that
+  signature, then, as Qimen does ("奇门转发之前再做一次签名 ... 其他信息不变", see
+  :mod:`connectors.wms.signing`), signs the call again with the ERP app's secret, leaving
+  every other parameter (``app_key`` included) unchanged, forwards it to the receiver and
+  relays the ``{"response": {"flag": ...}}`` answer.
 
-Delivery is :class:`connectors.webhook_sender.PushSender`: a call is redelivered until it is
-answered 2xx with ``flag`` success (Qimen redelivers failed calls; its schedule is not
-published, so :data:`QIMEN_RETRIES` is a generous budget), with the sender's duplicates,
-shuffling and late deliveries as faults. The sender posts to the gateway, handing it the
-system parameters in ``X-Qimen-*`` headers (PushSender posts every push to one URL, and a
-Qimen call's parameters live in its URL). Gateway faults make the ERP side see 5xx: a 502
-before forwarding (the receiver never saw the call), a 504 after forwarding (the receiver
-published the call but its answer was lost: the redelivery must be deduplicated).
+Delivery is :class:`QimenSender`, a :class:`connectors.webhook_sender.PushSender` whose
+attempts are Qimen requests: a call is redelivered until it is answered 2xx with ``flag``
+success (Qimen redelivers failed calls; its schedule is not published, so
+:data:`QIMEN_RETRIES` is a generous budget), with the sender's duplicates, shuffling and
+late deliveries as faults. Gateway faults make the ERP side see 5xx: a 502 before forwarding
+(the receiver never saw the call), a 504 after forwarding (the receiver published the call
+but its answer was lost: the redelivery must be deduplicated).
 
 The scenario hook (:func:`start_scenario_simulator`) pushes each scenario record of source
 ``wms`` when its time comes (or at the end of an outage covering it). A scenario's
 ``deliveryorder.query`` responses (the generator's way of saying which address the
 warehouse holds) are pushed as the equivalent ``deliveryorder.confirm`` (same
 ``deliveryOrder``, status ACCEPT, and ``orderLines``): a push-only connector never polls,
-and the normaliser maps both methods to the same event. Calls are signed with the
-configured ``wms_app_key``/``wms_customer_id`` (the WMS's Qimen app for this ERP).
+and the normaliser maps both methods to the same event. Calls carry the configured
+``wms_app_key``/``wms_customer_id`` and reach the receiver signed with ``wms_app_secret``.
 """
 
 from __future__ import annotations
@@ -59,13 +61,7 @@ from ordertwin.settings import Settings
 log = logging.getLogger(__name__)
 
 GATEWAY_PATH = "/router/qimen/service"  # Qimen's gateway path (qimen.api.taobao.com/router/qimen/service)
-PARAM_HEADERS: dict[str, str] = {  # WMS -> gateway: the call's system parameters
-    "method": "X-Qimen-Method",
-    "timestamp": "X-Qimen-Timestamp",
-    "format": "X-Qimen-Format",
-    "v": "X-Qimen-V",
-    "sign_method": "X-Qimen-Sign-Method",
-}
+WMS_SECRET = "wms-sim-own-secret"  # the WMS's own Qimen secret (WMS -> gateway leg; simulator only)
 QIMEN_RETRIES = SenderFaults(
     retry_delays_s=(0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0, 60.0),
     concurrency=8,
@@ -125,9 +121,7 @@ class Call:
         return render_envelope(self.params(app_key, customer_id), self.body)
 
     def push(self) -> Push:
-        params = self.params("", "")
-        headers = {header: params[name] for name, header in PARAM_HEADERS.items()}
-        return Push(self.event_id, self.ref, self.body, headers)
+        return Push(self.event_id, self.ref, self.body)
 
 
 def _call(envelope: Mapping[str, Any], ref: str) -> Call:
@@ -167,7 +161,7 @@ def _stock_call(o: p.OrderIdentity, at: datetime, order_type: str, code: str, si
         for ln in o.lines
     ]
     body = {"items": {"item": items}}
-    return Call("taobao.qimen.stockchange.report", at, p.dumps(body), o.delivery_order_code)
+    return Call("taobao.qimen.stockchange.report", at, p.dumps(body), code)
 
 
 def _return_call(o: p.OrderIdentity, at: datetime) -> Call:
@@ -352,22 +346,20 @@ class GatewayFaults:
 
 
 class QimenGateway:
-    """Signs the WMS's calls for the ERP app and forwards them to the receiver at ``target``."""
+    """Checks the WMS's signature, signs each call for the ERP app and forwards it to ``target``."""
 
     def __init__(
         self,
         *,
         target: str,
-        app_key: str,
-        customer_id: str,
-        secret: str,
+        erp_secret: str,
+        wms_secret: str = WMS_SECRET,
         faults: GatewayFaults | None = None,
         timeout_s: float = 8.0,
     ) -> None:
         self.target = target
-        self.app_key = app_key
-        self.customer_id = customer_id
-        self.secret = secret
+        self.erp_secret = erp_secret
+        self.wms_secret = wms_secret
         self.faults = faults or GatewayFaults()
         self.timeout_s = timeout_s
         self.stats: Counter[str] = Counter()
@@ -380,12 +372,9 @@ class QimenGateway:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}{GATEWAY_PATH}"
 
-    def signed_url(self, params: Mapping[str, str], body: bytes) -> URL:
-        """The receiver URL of one call: system parameters and ``sign`` in the query string."""
-        query = signing.signed_query(
-            {**params, "app_key": self.app_key, "customerId": self.customer_id}, body, self.secret
-        )
-        return URL(f"{self.target}?{query}", encoded=True)
+    def forward_url(self, params: Mapping[str, str], body: bytes) -> URL:
+        """The receiver URL of one call: its parameters unchanged, ``sign`` made with the ERP secret."""
+        return URL(f"{self.target}?{signing.signed_query(params, body, self.erp_secret)}", encoded=True)
 
     async def start(self, host: str, port: int) -> QimenGateway:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -413,14 +402,19 @@ class QimenGateway:
         self.stats["calls"] += 1
         n = self.stats["calls"]
         body = await request.read()
-        params = {name: request.headers.get(header, "") for name, header in PARAM_HEADERS.items()}
+        try:
+            params = signing.query_params(str(request.url))
+        except ValueError:
+            return self._failure(400, "bad_request")
+        if not signing.verify(params, body, self.wms_secret, params.get(signing.SIGN)):
+            return self._failure(401, "bad_sign")
         f = self.faults
         if f.error_before_every and n % f.error_before_every == 0:
             return self._failure(502, "error_before")
         assert self._http is not None
         try:
             async with self._http.post(
-                self.signed_url(params, body), data=body, headers={"Content-Type": "application/json; charset=utf-8"}
+                self.forward_url(params, body), data=body, headers={"Content-Type": "application/json; charset=utf-8"}
             ) as resp:
                 status, answer = resp.status, await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -430,6 +424,36 @@ class QimenGateway:
         if f.error_after_every and n % f.error_after_every == 0:
             return self._failure(504, "error_after")
         return web.Response(status=status, body=answer, content_type="application/json")
+
+
+class QimenSender(PushSender):
+    """The WMS's delivery loop: each attempt is a Qimen request to the gateway, signed by the WMS."""
+
+    def __init__(
+        self,
+        calls: Sequence[Call],
+        *,
+        url: str,
+        app_key: str,
+        customer_id: str,
+        secret: str = WMS_SECRET,
+        faults: SenderFaults = QIMEN_RETRIES,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            [c.push() for c in calls], url=url, sign=_no_headers, faults=faults, seed=seed, is_success=qimen_success
+        )
+        self.calls = {c.event_id: c for c in calls}
+        self.app_key, self.customer_id, self.secret = app_key, customer_id, secret
+
+    def request(self, push: Push) -> tuple[str, bytes, dict[str, str]]:
+        call = self.calls[push.event_id]
+        query = signing.signed_query(call.params(self.app_key, self.customer_id), call.body, self.secret)
+        return f"{self.url}?{query}", call.body, {"Content-Type": "application/json; charset=utf-8"}
+
+
+def _no_headers(_url: str, _body: bytes) -> dict[str, str]:
+    return {}  # a Qimen call is signed in its query string (QimenSender.request)
 
 
 # --- the WMS -------------------------------------------------------------------------------------
@@ -448,17 +472,13 @@ def receiver_url(settings: Settings) -> str:
     return f"http://{settings.webhook_host}:{settings.wms_webhook_port}/webhooks/{SOURCE}"
 
 
-def _no_headers(_url: str, _body: bytes) -> dict[str, str]:
-    return {}  # the gateway signs (in the query string)
-
-
 @dataclass
 class WmsSimulator:
     """The WMS's calls and the Qimen app they are signed for."""
 
     app_key: str
     customer_id: str
-    secret: str
+    secret: str  # the ERP app's: what the gateway signs with
     calls: list[Call] = field(default_factory=list)
 
     @classmethod
@@ -468,9 +488,7 @@ class WmsSimulator:
         )
 
     def gateway(self, target: str, faults: GatewayFaults | None = None) -> QimenGateway:
-        return QimenGateway(
-            target=target, app_key=self.app_key, customer_id=self.customer_id, secret=self.secret, faults=faults
-        )
+        return QimenGateway(target=target, erp_secret=self.secret, faults=faults)
 
     def expected(self) -> dict[str, bytes]:
         """Per event id, the exact record the receiver must publish."""
@@ -481,13 +499,13 @@ class WmsSimulator:
     ) -> SendReport:
         """Deliver ``calls`` (default: all) through a started ``gateway`` until each is
         answered success or its retries run out."""
-        sender = PushSender(
-            [c.push() for c in (calls or self.calls)],
+        sender = QimenSender(
+            calls or self.calls,
             url=gateway.url,
-            sign=_no_headers,
+            app_key=self.app_key,
+            customer_id=self.customer_id,
             faults=faults,
             seed=seed,
-            is_success=qimen_success,
         )
         return await sender.run()
 
