@@ -11,9 +11,10 @@ with ``[from, to)`` semantics and the 31-day limit, ``page_size`` 1..500, postin
 Fault knobs (:class:`FaultConfig`, all off by default, counted per call): HTTP 429 with
 ``Retry-After``, HTTP 500, slow answers (a client with a shorter timeout sees a timeout);
 on continuation pages, the page starting one posting early (the previous page's last posting
-again: a duplicate across pages); and late postings - a new posting committed now but dated
-just before the furthest ``posted_to`` of a query already answered to its last page, i.e.
-inside a window the connector has pulled (found again only through the window overlap).
+again: a duplicate across pages); and late postings - when a new query starts (a first page),
+a posting is first committed dated 1-3 s before the furthest ``posted_to`` of a query already
+answered to its last page, i.e. inside a window the connector has pulled: only the window
+overlap brings it back.
 
 Scenario mode (``make run``): records of a generated scenario are listed once the platform
 clock reaches their time (their ``posted_at``); during an outage of source ``finance`` every
@@ -405,7 +406,7 @@ class FaultConfig:
     slow_every: int = 0  # delay the answer by slow_seconds
     slow_seconds: float = 0.0
     duplicate_every: int = 0  # a continuation page starts one posting early
-    late_every: int = 0  # before answering a query, book a posting dated inside a pulled window
+    late_every: int = 0  # on first pages: first book a posting dated inside a window pulled to its end
     late_by_s: tuple[int, ...] = (1, 2, 3)  # seconds before the pulled window's end, cycled
     max_late: int = 0  # 0 = unlimited
 
@@ -487,6 +488,10 @@ class FinanceSimulator:
         self.stats["calls"] += 1
         n = self.stats["calls"]
         self.release()
+        if "page_token" not in request.query and self._should(self.faults.late_every, "first_pages"):
+            # A new query: the windows before it have been pulled to their end. Booked on
+            # arrival, before any slow answer, so a retry of this first page already sees it.
+            self._book_late()
         if self.in_outage():
             self.stats["outage"] += 1
             return _json({"code": "SERVICE_UNAVAILABLE", "message": "ledger service unavailable"}, 503)
@@ -559,8 +564,6 @@ class FinanceSimulator:
         after = decode_token(token, p["posted_from"], p["posted_to"]) if token else None
         self.stats["queries"] += 1
         self.queries.append(dict(p))
-        if self._should(self.faults.late_every, "late_checks"):
-            self._book_late()
         hits = self.store.query(start, end, after)
         page = hits[:size]
         more = len(hits) > size

@@ -1,7 +1,8 @@
-"""Ledger API signing against a vector computed independently with OpenSSL:
+r"""Ledger API signing against a vector computed independently with OpenSSL::
 
-printf 'GET\\n/v1/postings\\npage_size=200&posted_from=2026-11-11%%2000%%3A00%%3A00&posted_to=2026-11-11%%2001%%3A00%%3A00\\n1794326400\\n5f2b8c1e9a7d4e3f8b6a1c0d2e4f6a8b\\n' \\
-  | openssl dgst -sha256 -hmac fin-dev-secret
+    Q='page_size=200&posted_from=2026-11-11%2000%3A00%3A00&posted_to=2026-11-11%2001%3A00%3A00'
+    printf 'GET\n/v1/postings\n%s\n1794326400\n5f2b8c1e9a7d4e3f8b6a1c0d2e4f6a8b\n' "$Q" \
+      | openssl dgst -sha256 -hmac fin-dev-secret
 
 and the server-side checks: tampering with any signed part, stale or future timestamps,
 unknown keys, malformed headers.
