@@ -213,3 +213,18 @@ def test_config_from_settings_respects_the_31_day_maximum() -> None:
     assert isinstance(source, FinancePostingSource) and source.page_size == 321
     config = PullConfig.from_settings(settings, source)
     assert config.max_window == timedelta(days=31) - 2 * S
+
+
+@pytest.mark.parametrize(("overlap_s", "found"), [(0, False), (5, True)])
+async def test_the_late_fault_is_caught_only_by_the_overlap(
+    running: RunningSimulator, http: aiohttp.ClientSession, overlap_s: int, found: bool
+) -> None:
+    sim = running.simulator
+    sim.faults = FaultConfig(late_every=1, late_by_s=(2, 3), max_late=4)
+    sim.store.add_many(generate_postings(60, seed=8, start=T0, end=T0 + timedelta(hours=4)))
+    run = make_run(source_for(http, running, page_size=10), cursor=T0, overlap_s=overlap_s)
+    await run.once(T0 + timedelta(hours=4, minutes=30))
+    assert len(sim.late_keys) == 4
+    published = run.published_keys()
+    assert all((key.encode() in published) is found for key in sim.late_keys)
+    assert len(published) == 60 + (4 if found else 0)
