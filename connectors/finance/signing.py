@@ -57,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 SCHEME = "OT-HMAC-SHA256"
-TIMESTAMP_TOLERANCE = timedelta(minutes=5)  # as WeChat Pay's 5 minutes for its own signatures
+TIMESTAMP_TOLERANCE = timedelta(minutes=5)  # ordertwin's choice (clock skew + transit), not a cited figure
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9]{16,64}")
 _PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*')
 
