@@ -15,7 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ordertwin.topics import CHANNELS as CHANNELS  # the channels a scenario can place orders on
+
+# The sources of a Taobao-only scenario (the default); a scenario's own are Scenario.sources.
 SOURCES: tuple[str, ...] = ("taobao", "oms", "wms", "carrier", "finance")
+SUBSYSTEMS: tuple[str, ...] = ("oms", "wms", "carrier", "finance")
 
 # Fault kind -> the alert rule (streams.orders.rules) it must raise, exactly once.
 FAULT_RULES: dict[str, str] = {
@@ -30,6 +34,14 @@ FAULT_KINDS: tuple[str, ...] = tuple(FAULT_RULES)
 SOURCE_OUTAGE = "source_outage"
 SOURCE_STALE = "SOURCE_STALE"
 
+# Alerts no fault causes but the channel itself: the OMS (旺店通) and the WMS (Qimen) cannot
+# name a Shopee or Shopify order, so each such paid order raises these (kind -> rule); see
+# connectors.scenario.platforms. Listed in the ground truth, as the twin must raise them.
+STRUCTURAL_RULES: dict[str, str] = {
+    "oms_cannot_name_channel": "paid_not_in_oms",
+    "wms_cannot_name_channel": "paid_not_in_wms",
+}
+
 # Order profiles without a fault (a faulty order's profile is its fault kind).
 PROFILES: tuple[str, ...] = ("shipped", "address_change", "cancelled", "unpaid")
 
@@ -39,7 +51,7 @@ class ScenarioRecord:
     """One raw platform record, as its connector would publish it."""
 
     at: datetime  # tz-aware UTC, whole seconds: the record's event time and when its source shows it
-    source: str  # "taobao" | "oms" | "wms" | "carrier" | "finance"
+    source: str  # a channel ("taobao", "jd", ...) or "oms" | "wms" | "carrier" | "finance"
     key: bytes  # the platform id the connector uses as Kafka key
     value: bytes  # the raw platform payload (JSON bytes) the source's normaliser accepts
     order_id: str  # canonical "<channel>:<platform order id>"
@@ -49,7 +61,7 @@ class ScenarioRecord:
 class InjectedFault:
     """A fault put into the scenario, and the one alert it must cause."""
 
-    kind: str  # one of FAULT_KINDS, or SOURCE_OUTAGE
+    kind: str  # one of FAULT_KINDS, SOURCE_OUTAGE, or of STRUCTURAL_RULES
     order_id: str | None  # None for source outages
     rule: str  # rule id of streams.orders.rules, or SOURCE_STALE
     subject: str  # the alert's subject: order id, or the source name for SOURCE_STALE
@@ -91,6 +103,12 @@ class Scenario:
     orders: list[str]  # every order id, in creation order
     profiles: dict[str, str] = field(default_factory=dict)  # order id -> profile or fault kind
     threshold: timedelta | None = None  # the divergence threshold the scenario was built for
+    channels: tuple[str, ...] = ("taobao",)  # the channels orders were placed on
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The scenario's sources: its channels, then the subsystems."""
+        return (*self.channels, *SUBSYSTEMS)
 
     def ground_truth(self) -> list[dict[str, Any]]:
         """The expected alerts, JSON-able: one entry per injected fault."""
@@ -121,15 +139,17 @@ class Scenario:
 def scenario_summary(scenario: Scenario) -> dict[str, Any]:
     """Counts for a CLI or a log line: orders, records per source, faults per kind."""
     per_source = Counter(r.source for r in scenario.records)
+    per_channel = Counter(order.split(":", 1)[0] for order in scenario.orders)
     per_kind = Counter(f.kind for f in scenario.faults)
     healed = Counter(f.kind for f in scenario.faults if f.heals_at is not None)
     profiles = Counter(scenario.profiles.values())
     return {
         "seed": scenario.seed,
         "orders": len(scenario.orders),
+        "orders_per_channel": {c: per_channel.get(c, 0) for c in scenario.channels},
         "orders_per_profile": dict(sorted(profiles.items())),
         "records": len(scenario.records),
-        "records_per_source": {s: per_source.get(s, 0) for s in SOURCES},
+        "records_per_source": {s: per_source.get(s, 0) for s in scenario.sources},
         "faults": len(scenario.faults),
         "faults_per_kind": dict(sorted(per_kind.items())),
         "healed_per_kind": dict(sorted(healed.items())),

@@ -2,14 +2,17 @@
 
 - taobao: TOP ``Trade`` objects as ``taobao.trades.sold.increment.get`` returns them (the
   shape of ``tests/fixtures/taobao`` and ``connectors.taobao.simulator``); key ``tid``.
-- oms: 旺店通旗舰版 ``sales.TradeQuery.queryWithDetail`` orders; key ``trade_no``.
+  The other channels' native orders are rendered by :mod:`connectors.scenario.channels`.
+- oms: 旺店通旗舰版 ``sales.TradeQuery.queryWithDetail`` orders; key ``trade_no``. The channel
+  is ``platform_id`` (平台代码表) and ``src_tids``/``detail_list[].src_tid`` its order id.
 - wms: Qimen calls as the WMS connector envelopes them (``orderprocess.report``,
   ``deliveryorder.confirm``, the ``deliveryorder.query`` response); key ``deliveryOrderCode``.
   The channel order travels in ``extendProps`` (or ``sourcePlatformCode``/``sourceOrderCode``
-  for the query), the address as TOP's ``oaid`` so its fingerprint equals the channel's.
+  for the query), a Taobao address as TOP's ``oaid`` so its fingerprint equals the channel's.
 - carrier: Kuaidi100 subscription pushes (``param`` as the JSON text Kuaidi100 posts) with the
   callback URL's ``query.order_id``; key the waybill number ``nu``.
-- finance: ordertwin's ledger postings; key ``<voucher_no>/<entry_no>``.
+- finance: ordertwin's ledger postings (channel, platform order no, payment provider and
+  the provider's trade number); key ``<voucher_no>/<entry_no>``.
 
 Every time in a payload is the record's event time, printed in Beijing time to the second.
 Personal data is only ever in the platforms' masked style (``张**``, ``138****1234``).
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
+
+from connectors.scenario.platforms import ACCOUNTS, OMS_PLATFORM_ID, QIMEN_PLATFORM_CODE, SHOPS
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 CENT = Decimal("0.01")
@@ -135,11 +140,25 @@ class Line:
     oid: int
     product: Product
     num: int
-    discount: Decimal
+    discount: Decimal  # in the order's currency
+    # Other channels than Taobao: the platform's line id, item id and SKU id as it prints
+    # them, and the unit price in the order's currency ("" / None: Taobao's own, in CNY).
+    line_id: str = ""
+    goods_id: str = ""
+    sku_ref: str = ""
+    unit_price: Decimal | None = None
+
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.product.price) if self.unit_price is None else self.unit_price
+
+    @property
+    def src_oid(self) -> str:
+        return self.line_id or str(self.oid)
 
     @property
     def total(self) -> Decimal:
-        return Decimal(self.product.price) * self.num
+        return self.price * self.num
 
     @property
     def payment(self) -> Decimal:
@@ -152,7 +171,7 @@ class Address:
     city: str
     district: str
     zip_code: str
-    oaid: str  # TOP's privacy-safe address id; changes when the address changes
+    oaid: str  # TOP's privacy-safe address id; changes when the address changes ("" off Taobao)
 
 
 @dataclass(frozen=True)
@@ -175,10 +194,21 @@ class OrderIdentity:
     tracking_no: str
     trade_from: str
     shipping_type: str
+    # The channel, and (off Taobao) the platform's order id as it prints it; ``tid`` is then
+    # the numeric form (a surrogate for PDD/Shopee) used only for derived document numbers.
+    channel: str = "taobao"
+    ref: str = ""
+    currency: str = "CNY"
+    region: str = "CN"  # Shopee site / Shopify shipping country
+    pay_provider: str = "ALIPAY"
+
+    @property
+    def platform_order_no(self) -> str:
+        return self.ref or str(self.tid)
 
     @property
     def order_id(self) -> str:
-        return f"taobao:{self.tid}"
+        return f"{self.channel}:{self.platform_order_no}"
 
     @property
     def total_fee(self) -> Decimal:
@@ -195,7 +225,9 @@ class OrderIdentity:
     @property
     def platform_code(self) -> str:
         """Qimen sourcePlatformCode."""
-        return "TM" if self.tmall else "TB"
+        if self.channel == "taobao":
+            return "TM" if self.tmall else "TB"
+        return QIMEN_PLATFORM_CODE[self.channel]
 
     @property
     def trade_no(self) -> str:
@@ -210,7 +242,16 @@ class OrderIdentity:
 
     @property
     def provider_trade_no(self) -> str:
-        return f"{self.created.astimezone(CHINA_TZ):%Y%m%d}22001{self.tid % 10**15:015d}"
+        """The payment provider's trade number: Alipay ``trade_no`` (28 digits: date, 22001,
+        serial) and WeChat Pay ``transaction_id`` (28 digits from 42000) in their documented
+        lengths; the other providers' formats are not public and are illustrative here."""
+        day = f"{self.created.astimezone(CHINA_TZ):%Y%m%d}"
+        if self.pay_provider == "ALIPAY":
+            return f"{day}22001{self.tid % 10**15:015d}"
+        if self.pay_provider == "WECHATPAY":
+            return f"4200002234{day}{self.tid % 10**10:010d}"
+        prefix = {"JDPAY": "JDP", "PDDPAY": "PDD", "DOUYINPAY": "DYP", "SHOPEEPAY": "SPP"}.get(self.pay_provider, "")
+        return f"{prefix}{day}{self.tid % 10**14:014d}"
 
 
 def _open_uid(rng: random.Random) -> str:
@@ -345,17 +386,19 @@ def taobao_trade(
 
 def oms_trade(o: OrderIdentity, at: datetime, trade_status: int, *, pay_time: datetime) -> dict[str, Any]:
     """The ERP order at ``at``: 55 已审核 (sent to the warehouse), 95 已发货, 5 已取消."""
+    platform = OMS_PLATFORM_ID[o.channel]
+    shop_no, shop_name, shop_id = SHOPS[o.channel]
     shipped = trade_status == 95
     cancelled = trade_status == 5
     goods_count = sum(ln.num for ln in o.lines)
     return {
         "trade_id": 50000 + o.index,
         "trade_no": o.trade_no,
-        "platform_id": 1,
-        "shop_platform_id": 1,
+        "platform_id": platform,
+        "shop_platform_id": platform,
         "sub_platform_id": 1 if o.tmall else 0,
         "warehouse_type": 1,
-        "src_tids": str(o.tid),
+        "src_tids": o.platform_order_no,
         "pay_account": "",
         "trade_status": trade_status,
         "trade_type": 1,
@@ -387,29 +430,29 @@ def oms_trade(o: OrderIdentity, at: datetime, trade_status: int, *, pay_time: da
         "receivable": money4(o.payment),
         "cod_amount": "0.0000",
         "paid": money4(o.payment),
-        "currency": "",
+        "currency": "" if o.currency == "CNY" else o.currency,  # "" = 本位币
         "stockout_no": "",
         "trade_from": 1,
         "version_id": {55: 3, 95: 6, 5: 4}.get(trade_status, 1),
         "modified": china(at),
         "created": epoch_ms_text(o.created),
         "check_time": china(at) if trade_status == 55 else "",
-        "shop_no": "SHOP01",
-        "shop_name": SELLER_NICK,
+        "shop_no": shop_no,
+        "shop_name": shop_name,
         "warehouse_no": o.warehouse.code,
         "logistics_name": o.carrier.name if shipped else "",
         "logistics_code": o.carrier.qimen if shipped else "",
         "trade_mask": 0,
-        "shop_id": 7,
+        "shop_id": shop_id,
         "warehouse_id": 0,
         "paid_amount": money4(o.payment),
         "detail_list": [
             {
                 "trade_id": 50000 + o.index,
                 "rec_id": 880000 + o.index * 10 + i,
-                "platform_id": 1,
-                "src_oid": str(ln.oid),
-                "src_tid": str(o.tid),
+                "platform_id": platform,
+                "src_oid": ln.src_oid,
+                "src_tid": o.platform_order_no,
                 "gift_type": 0,
                 "pay_status": 2,
                 "refund_status": 5 if cancelled else 0,
@@ -417,9 +460,9 @@ def oms_trade(o: OrderIdentity, at: datetime, trade_status: int, *, pay_time: da
                 "platform_status": 80 if cancelled else (50 if shipped else 30),
                 "delivery_term": 1,
                 "num": money4(Decimal(ln.num)),
-                "price": money4(Decimal(ln.product.price)),
+                "price": money4(ln.price),
                 "refund_num": money4(Decimal(ln.num)) if cancelled else "0.0000",
-                "order_price": money4(Decimal(ln.product.price)),
+                "order_price": money4(ln.price),
                 "share_price": money4(ln.payment / ln.num),
                 "adjust": "0.0000",
                 "discount": money4(ln.discount),
@@ -432,8 +475,8 @@ def oms_trade(o: OrderIdentity, at: datetime, trade_status: int, *, pay_time: da
                 "spec_code": "",
                 "api_goods_name": ln.product.title,
                 "api_spec_name": ln.product.props,
-                "api_goods_id": str(ln.product.num_iid),
-                "api_spec_id": str(ln.product.sku_id),
+                "api_goods_id": ln.goods_id or str(ln.product.num_iid),
+                "api_spec_id": ln.sku_ref or str(ln.product.sku_id),
                 "goods_type": 1,
                 "from_mask": 0,
                 "remark": "",
@@ -463,7 +506,7 @@ def _qimen(method: str, at: datetime, part: str, body: dict[str, Any]) -> dict[s
 
 
 def _receiver(o: OrderIdentity, address: Address) -> dict[str, Any]:
-    return {
+    info = {
         "name": o.receiver_name,
         "mobile": o.receiver_mobile,
         "province": address.state,
@@ -471,8 +514,10 @@ def _receiver(o: OrderIdentity, address: Address) -> dict[str, Any]:
         "area": address.district,
         "detailAddress": "***",
         "zipCode": address.zip_code,
-        "oaid": address.oaid,
     }
+    if address.oaid:  # TOP orders only: the receiver's oaid as the ERP passed it on
+        info["oaid"] = address.oaid
+    return info
 
 
 def _wms_lines(o: OrderIdentity, *, with_source: bool) -> list[dict[str, Any]]:
@@ -490,13 +535,13 @@ def _wms_lines(o: OrderIdentity, *, with_source: bool) -> list[dict[str, Any]]:
             "batchCode": "B2026",
         }
         if with_source:
-            line["sourceOrderCode"] = str(o.tid)
+            line["sourceOrderCode"] = o.platform_order_no
         out.append(line)
     return out
 
 
 def _extend(o: OrderIdentity) -> dict[str, str]:
-    return {"sourcePlatformCode": o.platform_code, "sourceOrderCode": str(o.tid)}
+    return {"sourcePlatformCode": o.platform_code, "sourceOrderCode": o.platform_order_no}
 
 
 def wms_process(o: OrderIdentity, at: datetime, status: str, *, waybill: bool = False) -> dict[str, Any]:
@@ -655,7 +700,8 @@ def carrier_push(o: OrderIdentity, trace: list[tuple[str, datetime]], *, address
 
 
 def fee_deducted(amount: Decimal) -> Decimal:
-    """The amount net of Alipay's 0.6% service fee (the classic booking mistake)."""
+    """The amount net of a 0.6% payment service fee (Alipay's and WeChat Pay's standard rate;
+    the classic booking mistake, whatever the provider)."""
     fee = max(CENT, (amount * Decimal("0.006")).quantize(CENT, rounding=ROUND_DOWN))
     return amount - fee
 
@@ -667,15 +713,15 @@ def finance_posting(
         "voucher_no": o.voucher_no(posting),
         "entry_no": 1,
         "biz_type": biz_type,
-        "channel": "taobao",
-        "platform_order_no": str(o.tid),
+        "channel": o.channel,
+        "platform_order_no": o.platform_order_no,
         "amount": money(amount),
-        "currency": "CNY",
+        "currency": o.currency,
         "posted_at": china(at),
-        "pay_provider": "ALIPAY",
+        "pay_provider": o.pay_provider,
         "provider_trade_no": o.provider_trade_no,
         "refund_no": f"RF{o.provider_trade_no[-16:]}" if biz_type == "REFUND_POSTED" else None,
-        "account": "1122-应收账款-天猫" if o.tmall else "1122-应收账款-淘宝",
+        "account": ACCOUNTS.get(o.channel) or ("1122-应收账款-天猫" if o.tmall else "1122-应收账款-淘宝"),
         "memo": memo,
     }
     if biz_type == "REFUND_POSTED":
