@@ -308,6 +308,24 @@ async def test_a_record_whose_time_differs_from_its_payload_is_refused_at_start(
         await start(source, [bad], FakeClock(T0))
 
 
+async def test_taobao_lists_a_one_second_window_which_top_itself_refuses() -> None:
+    records = records_for("taobao", 60)
+    busiest = max({r.at for r in records}, key=lambda t: sum(r.at == t for r in records))
+    clock = FakeClock(busiest)  # every version of that second is the latest one now
+    running = await start("taobao", records, clock)
+    try:
+        async with listing("taobao", running) as pages:
+            items, n_pages = await list_all(pages(), busiest, busiest)
+            expected = {k: r for k, r in latest_at(records, clock.now).items() if r.at == busiest}
+            assert_lists(items, expected)
+            assert n_pages > 1  # more trades in that second than a page holds
+            inner = pages().inner  # type: ignore[attr-defined]
+            with pytest.raises(PlatformError, match="end_modified must be later than start_modified"):
+                await inner.fetch_page(busiest, busiest, 1)  # TOP: end_modified must be later
+    finally:
+        await running.close()
+
+
 # --- pushes -----------------------------------------------------------------------------------
 
 
