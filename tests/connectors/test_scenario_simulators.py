@@ -72,15 +72,29 @@ class FakeClock:
         return self.now
 
 
-def records_for(source: str, n_orders: int, *, seed: int = 7, start: datetime = T0) -> list[ScenarioRecord]:
-    if source == "taobao":
+def records_for(
+    source: str, n_orders: int, *, kind: str = "generated", seed: int = 7, start: datetime = T0
+) -> list[ScenarioRecord]:
+    """``generated``: the channel's records of a scenario (:func:`connectors.scenario.generate`
+    with ``channels=(source,)``), orders over 10 s; ``native``: the channel's ``sample_records``
+    (its simulator's own order generator), versions over a few seconds."""
+    if kind == "generated":
         scenario = generate(
-            seed=seed, n_orders=n_orders, start=start, span=timedelta(seconds=10), threshold=timedelta(seconds=5)
+            seed=seed,
+            n_orders=n_orders,
+            start=start,
+            span=timedelta(seconds=10),
+            threshold=timedelta(seconds=5),
+            channels=(source,),
         )
-        return [r for r in scenario.records if r.source == "taobao"]
+        return [r for r in scenario.records if r.source == source]
     module = importlib.import_module(f"connectors.{source}.scenario")
     records: list[ScenarioRecord] = module.sample_records(n_orders, seed=seed, start=start)
     return records
+
+
+# Every channel's generated records, and its simulator's own (Taobao has only the former).
+CASES = [(c, "generated") for c in CHANNELS] + [(c, "native") for c in CHANNELS if c != "taobao"]
 
 
 def latest_at(records: Sequence[ScenarioRecord], moment: datetime) -> dict[bytes, ScenarioRecord]:
@@ -231,9 +245,9 @@ def test_version_times_are_distinct_whole_seconds_in_the_span() -> None:
 # --- every channel's records and pull API ---------------------------------------------------
 
 
-@pytest.mark.parametrize("source", CHANNELS)
-def test_scenario_records_are_accepted_by_the_normaliser(source: str) -> None:
-    records = records_for(source, 60)
+@pytest.mark.parametrize(("source", "kind"), CASES)
+def test_scenario_records_are_accepted_by_the_normaliser(source: str, kind: str) -> None:
+    records = records_for(source, 60, kind=kind)
     assert len({r.key for r in records}) == 60
     assert any(sum(r.key == k for r in records) > 1 for k in {r.key for r in records})  # some have versions
     for record in records:
@@ -243,9 +257,9 @@ def test_scenario_records_are_accepted_by_the_normaliser(source: str) -> None:
         assert outcome.rejection is None, (record.value[:200], outcome.rejection)
 
 
-@pytest.mark.parametrize("source", CHANNELS)
-async def test_each_order_is_listed_at_its_latest_released_version(source: str) -> None:
-    records = records_for(source, 30)
+@pytest.mark.parametrize(("source", "kind"), CASES)
+async def test_each_order_is_listed_at_its_latest_released_version(source: str, kind: str) -> None:
+    records = records_for(source, 30, kind=kind)
     clock = FakeClock(T0 - S)
     running = await start(source, records, clock)
     lo, hi = window(records)
@@ -273,9 +287,9 @@ async def test_each_order_is_listed_at_its_latest_released_version(source: str) 
     assert running.feed.done and running.simulator.stats["outage"] == 0
 
 
-@pytest.mark.parametrize("source", CHANNELS)
-async def test_an_outage_answers_the_platforms_error_and_hides_nothing_afterwards(source: str) -> None:
-    records = records_for(source, 20)
+@pytest.mark.parametrize(("source", "kind"), CASES)
+async def test_an_outage_answers_the_platforms_error_and_hides_nothing_afterwards(source: str, kind: str) -> None:
+    records = records_for(source, 20, kind=kind)
     times = sorted({r.at for r in records})
     down = Outage(source, times[len(times) // 2], times[len(times) // 2] + 2 * S)
     elsewhere = Outage("oms", times[1], times[-1])  # another source's outage changes nothing here
@@ -306,6 +320,32 @@ async def test_a_record_whose_time_differs_from_its_payload_is_refused_at_start(
     bad = ScenarioRecord(good.at + S, good.source, good.key, good.value, good.order_id)
     with pytest.raises(ValueError, match="payload time"):
         await start(source, [bad], FakeClock(T0))
+
+
+async def test_one_generated_scenario_plays_on_all_seven_simulators_at_once() -> None:
+    scenario = generate(
+        seed=11, n_orders=200, start=T0, span=timedelta(seconds=20), threshold=timedelta(seconds=5),
+        channels=CHANNELS, outages=[("jd", timedelta(seconds=6), timedelta(seconds=3))],
+    )  # fmt: skip
+    per_source = {c: [r for r in scenario.records if r.source == c] for c in CHANNELS}
+    assert all(per_source.values())  # every channel has orders
+    clock = FakeClock(T0 - S)
+    running = {c: await start(c, per_source[c], clock, outages=scenario.outages) for c in CHANNELS}
+    try:
+        for moment in (T0 + 7 * S, T0 + 10 * S, max(r.at for r in scenario.records)):
+            clock.now = moment
+            for source, records in per_source.items():
+                async with listing(source, running[source]) as pages:
+                    lo, hi = window(records)
+                    if source == "jd" and moment == T0 + 7 * S:  # during the JD outage
+                        with pytest.raises(TransientError):
+                            await pages().fetch_page(lo, hi, 1)
+                        continue
+                    assert_lists((await list_all(pages(), lo, hi))[0], latest_at(records, moment))
+    finally:
+        for sim in running.values():
+            await sim.close()
+    assert [c for c in CHANNELS if running[c].simulator.stats["outage"]] == ["jd"]
 
 
 async def test_taobao_lists_a_one_second_window_which_top_itself_refuses() -> None:
@@ -367,9 +407,10 @@ def expected_push_values(
     return [latest_at(records, when)[record.key].value for when, record, _ in sent]
 
 
+@pytest.mark.parametrize("kind", ["generated", "native"])
 @pytest.mark.parametrize("source", PUSHERS)
-async def test_pushes_leave_at_each_versions_time_signed_for_the_real_receiver(source: str) -> None:
-    records = records_for(source, 25)
+async def test_pushes_leave_at_each_versions_time_signed_for_the_real_receiver(source: str, kind: str) -> None:
+    records = records_for(source, 25, kind=kind)
     times = sorted({r.at for r in records})
     down = Outage(source, times[len(times) // 2], times[len(times) // 2] + 2 * S)
     clock = FakeClock(times[0] - S)
