@@ -8,6 +8,11 @@ the source in the middle. ``run_connector`` runs the real connector against it -
 at its time). Afterwards an independent consumer must find in ``raw.<source>`` the latest
 version of every order, byte for byte, nothing the platform never sent, and a watermark past
 the last version; the simulator must have answered calls during the outage.
+
+Then, as ``make run`` plays it, one scenario of the generator (``channels=`` all seven, 350
+orders) on all seven scenario simulators at once, every real connector running concurrently,
+with outages of PDD (pull) and Shopee (push) meanwhile: every channel's raw topic ends with
+the latest version of each of its orders and a watermark past its last one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from connectors.registry import plugin
 from connectors.runner import run_connector
+from connectors.scenario import generate
 from connectors.scenario.model import Outage
 from connectors.scenario_store import RunningScenario
 from connectors.webhook import webhook_spec
@@ -130,3 +136,79 @@ async def test_the_real_connector_collects_the_latest_version_of_every_order(
         assert all(when >= running.feed.push_time(record) for when, record, _ in running.pusher.sent)
         assert all(when >= down.end for when, record, _ in running.pusher.sent if down.start <= record.at < down.end)
         assert running.pusher.delivered
+
+
+async def test_one_generated_scenario_reaches_every_channels_raw_topic(live_settings: Settings) -> None:
+    """As ``make run`` plays it: one scenario of the generator on all seven channels, every
+    scenario simulator serving (and pushing) its share, every real connector running at once,
+    an outage of a pull source (PDD) and of a push source (Shopee) meanwhile."""
+    start = datetime.now(UTC).replace(microsecond=0) + 3 * S
+    scenario = generate(
+        seed=2027, n_orders=350, start=start, span=8 * S, threshold=5 * S, channels=CHANNELS,
+        outages=[("pdd", 20 * S, 3 * S), ("shopee", 21 * S, 3 * S)],  # late, in the orders' shipping
+    )  # fmt: skip
+    per_source = {c: [r for r in scenario.records if r.source == c] for c in CHANNELS}
+    assert all(per_source.values())
+    update: dict[str, Any] = {
+        "pull_start": (start - timedelta(minutes=1)).isoformat(),
+        "pull_safety_lag_s": 1.0,
+        "pdd_min_safety_lag_s": 1.0,
+        "pull_overlap_s": 1.0,
+        "poll_interval_s": 0.3,
+        "backoff_s": (0.05, 0.1, 0.2, 0.4),
+        "connector_http_timeout_s": 5.0,
+        "connector_metrics_port": 0,
+    }
+    running: dict[str, RunningScenario] = {}
+    stop = asyncio.Event()
+    tasks: dict[str, asyncio.Task[Any]] = {}
+    try:
+        for source in CHANNELS:
+            found = plugin(source)
+            assert found.start_scenario_simulator is not None
+            target = None
+            if "webhook" in found.mode:
+                update[f"{source}_webhook_port"] = free_port()
+                target = await receiver_url(source, live_settings, update[f"{source}_webhook_port"])
+            running[source] = await found.start_scenario_simulator(
+                live_settings, per_source[source], outages=scenario.outages, host="127.0.0.1", port=0, target=target
+            )
+            update[f"{source}_base_url"] = running[source].url
+        settings = live_settings.model_copy(update=update)
+        running["shopify"].simulator.faults.retry_after_s = 0.2
+        catalogue = Catalogue.from_settings(settings)
+        for source in CHANNELS:
+            tasks[source] = asyncio.create_task(
+                run_connector(source, settings, stop=stop, registry=CollectorRegistry())
+            )
+        last = max(scenario.publish_at(r) for r in scenario.records)
+        deadline = time.monotonic() + (last - datetime.now(UTC)).total_seconds() + 180
+        pending = set(CHANNELS)
+        while pending:
+            for source in sorted(pending):
+                task = tasks[source]
+                assert not task.done(), (source, task.exception() if task.done() else None)
+                try:
+                    messages = await asyncio.to_thread(
+                        read_topic, settings, catalogue.raw(source).name, idle_s=0.3, max_s=5
+                    )
+                except KafkaException:
+                    continue
+                values, marks = split(messages)
+                final = {r.key: r.value for r in sorted(per_source[source], key=lambda r: r.at)}
+                done = all(v in values.get(k, []) for k, v in final.items())
+                if done and marks and max(marks) >= max(scenario.publish_at(r) for r in per_source[source]):
+                    pending.discard(source)
+            assert time.monotonic() < deadline, f"not complete: {sorted(pending)}"
+            await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        for task in tasks.values():
+            await asyncio.wait_for(task, timeout=30)
+        for sim in running.values():
+            await sim.close()
+    assert {c for c in CHANNELS if running[c].simulator.stats["outage"]} == {"pdd", "shopee"}
+    shopee = running["shopee"].pusher
+    assert shopee is not None and {r for _, r, _ in shopee.sent} == set(per_source["shopee"])
+    held = [(when, r) for when, r, _ in shopee.sent if any(o.covers("shopee", r.at) for o in scenario.outages)]
+    assert held and all(when >= scenario.publish_at(r) > r.at for when, r in held)  # pushed after the outage
