@@ -104,35 +104,26 @@ def evaluate(
                 changed = True
             kept.append(current)
             continue
-        if current is not None:
+        if current is not None and current["raised"]:
             changed = True
-            if current["raised"]:
-                resolved = max(at_ms, _ms(current["started_at"]))
-                alerts.append(make_alert(twin, rule, current, "RESOLVED", now, resolved_ms=resolved))
-                newly_closed.append(current["alert_id"])
-                continue
+            resolved = max(at_ms, _ms(current["started_at"]))
+            alerts.append(make_alert(twin, rule, current, "RESOLVED", now, resolved_ms=resolved))
+            newly_closed.append(current["alert_id"])
+            continue
         # Met now (or no longer applicable). If history shows it was met only after the
-        # deadline, the divergence was real even though we learn of it late (e.g. facts
-        # processed out of order while catching up): raise and resolve it, once.
-        if rule.met_at is None:
+        # deadline, the divergence was real even though we learn of it late (e.g. a healed
+        # fault replayed while catching up). But history read before the subsystem's
+        # watermark passed the deadline may still lack the fact that met it in time (after a
+        # restart the backlog of one raw partition drains before another's): keep the
+        # episode pending and let ``raise_due`` judge it once the watermark vouches.
+        late = late_history(rule, twin, limit)
+        episode = _episode(rule, twin, late[0], limit) if late is not None else None
+        if episode is None or episode["alert_id"] in closed or episode["alert_id"] in newly_closed:
+            changed = changed or current is not None  # an unraised episode is dropped
             continue
-        begun = rule.history_start(twin) if rule.history_start is not None else start
-        if begun is None:
-            continue
-        met = rule.met_at(twin)
-        if met is None:
-            continue  # never heard it met: only a watermark can tell (the live path above)
-        stop = rule.stop_at(twin) if rule.stop_at is not None else None
-        end = max(min(met, stop) if stop is not None else met, begun)
-        if end - begun <= limit:
-            continue
-        episode = _episode(rule, twin, begun, limit)
-        if episode["alert_id"] in closed or episode["alert_id"] in newly_closed:
-            continue
-        episode = {**episode, "raised": True, "raised_at": now}
-        alerts.append(make_alert(twin, rule, episode, "RAISED", now))
-        alerts.append(make_alert(twin, rule, episode, "RESOLVED", now, resolved_ms=end))
-        newly_closed.append(episode["alert_id"])
+        if current != episode:
+            changed = True
+        kept.append(episode)
     if not changed and not newly_closed:
         return twin, alerts
     new = dict(twin)
@@ -154,25 +145,70 @@ def _episode(rule: Rule, twin: Twin, start: int, limit_ms: int) -> dict[str, Any
     }
 
 
+def late_history(rule: Rule, twin: Twin, limit_ms: int) -> tuple[int, int] | None:
+    """(began, healed) when the twin's milestones show the expectation applied and was met
+    (or stopped applying) only more than ``limit_ms`` later; None otherwise.
+
+    Only as final as the milestones: a fact that met it earlier may still be on its way
+    until the subsystem's watermark passes ``began + limit_ms``.
+    """
+    if rule.met_at is None:
+        return None
+    begun = rule.history_start(twin) if rule.history_start is not None else rule.applies(twin)
+    if begun is None:
+        return None
+    met = rule.met_at(twin)
+    if met is None:
+        return None  # never heard it met: only a watermark can tell (the live path)
+    stop = rule.stop_at(twin) if rule.stop_at is not None else None
+    end = max(min(met, stop) if stop is not None else met, begun)
+    return (begun, end) if end - begun > limit_ms else None
+
+
 def raise_due(
     twin: Twin, watermark_of: WatermarkOf, now: datetime, rules: Mapping[str, Rule] | None = None
 ) -> tuple[Twin, list[Alert]]:
-    """RAISE every unraised episode whose source watermark has passed its deadline."""
+    """RAISE every unraised episode whose source watermark has passed its deadline.
+
+    The source's data is then complete up to the deadline, so the twin's history is final
+    there: an episode still unmet is RAISED (and stays open); one already met again was
+    met only after the deadline, so it is RAISED and RESOLVED at once, and closed.
+    """
     from streams.orders.rules import RULES_BY_ID
 
     rules = rules or RULES_BY_ID
     alerts: list[Alert] = []
     episodes = []
+    closing: list[str] = []
+    removed = False
     for episode in twin["episodes"]:
-        if not episode["raised"]:
-            wm = watermark_of(source_of(twin, episode["subsystem"]))
-            if wm is not None and wm >= _ms(episode["deadline"]):
-                episode = {**episode, "raised": True, "raised_at": now}
-                alerts.append(make_alert(twin, rules[episode["rule"]], episode, "RAISED", now))
-        episodes.append(episode)
-    if not alerts:
+        if episode["raised"] or episode["rule"] not in rules:
+            episodes.append(episode)
+            continue
+        wm = watermark_of(source_of(twin, episode["subsystem"]))
+        if wm is None or wm < _ms(episode["deadline"]):
+            episodes.append(episode)
+            continue
+        rule = rules[episode["rule"]]
+        episode = {**episode, "raised": True, "raised_at": now}
+        start = rule.applies(twin)
+        if start is not None and not rule.met(twin):
+            alerts.append(make_alert(twin, rule, episode, "RAISED", now))
+            episodes.append(episode)
+            continue
+        began = _ms(episode["started_at"])
+        late = late_history(rule, twin, _ms(episode["deadline"]) - began)
+        removed = True  # judged: it leaves the pending list either way
+        if late is not None and late[0] == began:
+            alerts.append(make_alert(twin, rule, episode, "RAISED", now))
+            alerts.append(make_alert(twin, rule, episode, "RESOLVED", now, resolved_ms=late[1]))
+            closing.append(episode["alert_id"])
+    if not alerts and not removed:
         return twin, alerts
-    return {**twin, "episodes": episodes}, alerts
+    new = {**twin, "episodes": episodes}
+    if closing:
+        new["closed"] = [*twin.get("closed", []), *closing][-MAX_CLOSED:]
+    return new, alerts
 
 
 def pending_deadlines(twin: Twin) -> list[tuple[str, int, str]]:

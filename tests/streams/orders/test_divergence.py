@@ -188,6 +188,59 @@ def test_replay_with_lagging_watermarks_raises_nothing() -> None:
     assert sim.summary() == []
 
 
+def test_history_heard_before_the_subsystems_watermark_is_not_final() -> None:
+    """The flaky SIGKILL run (taobao:3029019026794793322): after the restart the backlog of
+    raw.finance partition 3 drained before partition 2's, so the twin heard finance's refund
+    (13 min after payment) before finance's payment posting (2 min), while the finance
+    watermark still stood at 1 min. History then said "met only at 13 min": it is not final
+    until the watermark passes the deadline, and the payment proves it was met in time."""
+    sim = Sim()
+    sim.event(PAID)
+    healthy_until(sim, 1)  # every source vouched up to 1 min before the kill
+    for e in (
+        ev("WMS", "ALLOCATED", 3),
+        ev("FINANCE", "REFUNDED", 13, amount_minor=100),  # from the raw partition that drained first
+        ev("WMS", "CANCELLED", 13),
+    ):
+        sim.event(e)
+    assert sim.summary() == []  # was: paid_not_in_finance RAISED + RESOLVED here
+    for e in (
+        ev("FINANCE", "PAID", 2, amount_minor=100),
+        ev("OMS", "ALLOCATED", 1),
+        ev("OMS", "CANCELLED", 12),
+        ev("CHANNEL", "CANCELLED", 12),
+    ):
+        sim.event(e)
+    healthy_until(sim, 500)
+    assert sim.summary() == []
+    assert sim.twin is not None and sim.twin["episodes"] == []
+
+
+def test_late_heal_heard_before_the_watermark_is_raised_when_it_passes() -> None:
+    """A real divergence healed late and replayed: finance posted at 13 min, nothing earlier.
+    Nothing is raised while the finance watermark may still hide an earlier posting; once
+    it passes the deadline the episode is RAISED and RESOLVED (at the posting), once."""
+    sim = Sim()
+    for e in (PAID, ev("OMS", "ALLOCATED", 1), ev("WMS", "ALLOCATED", 2)):
+        sim.event(e)
+    healthy_until(sim, 1)
+    sim.event(ev("FINANCE", "PAID", 13, amount_minor=100))
+    assert sim.summary() == []
+    assert sim.twin is not None
+    assert [(e["rule"], e["raised"]) for e in sim.twin["episodes"]] == [("paid_not_in_finance", False)]
+    for s in ("taobao", "oms", "wms", "carrier"):
+        sim.watermark(s, 500)
+    sim.watermark("finance", 9.99)
+    assert sim.summary() == []  # only finance's own watermark can vouch
+    sim.watermark("finance", 10)
+    assert sim.summary() == [("paid_not_in_finance", "RAISED"), ("paid_not_in_finance", "RESOLVED")]
+    assert sim.alerts[1]["resolved_at"] == T0 + timedelta(minutes=13)
+    assert sim.alerts[0]["alert_id"] == sim.alerts[1]["alert_id"]
+    sim.event(ev("FINANCE", "PAID", 13, amount_minor=100))  # replayed again: nothing repeats
+    healthy_until(sim, 1000)
+    assert len(sim.alerts) == 2 and sim.twin["episodes"] == []
+
+
 SCENARIO = [
     PAID,
     ev("OMS", "ALLOCATED", 1),
