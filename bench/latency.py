@@ -85,6 +85,7 @@ class Probes:
     timed_out: int = 0
     _workers: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _abort: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Probes:
         for _ in range(self.threads):
@@ -118,11 +119,14 @@ class Probes:
             if status == 200:
                 return now - received
             waited = now - received
-            if waited > self.timeout_s:
+            if waited > self.timeout_s or self._abort.is_set():
                 return None
             time.sleep(max(0.005, 0.1 * waited))
 
-    def finish(self) -> None:
+    def finish(self, abort: bool = False) -> None:
+        """Let the queued probes finish (or give up at once with ``abort``); join the threads."""
+        if abort:
+            self._abort.set()
         for _ in self._workers:
             self.todo.put(None)
         for t in self._workers:
@@ -153,6 +157,7 @@ def offered_load(
     probes = Probes(settings.web_port, probe_timeout_s)
     sent_at: dict[str, float] = {}
     saturated = False
+    finished = False
     try:
         worker.process.wait_healthy(timeout=180)
         probes.start()
@@ -201,8 +206,11 @@ def offered_load(
         except TimeoutError:
             saturated = True
         probes.finish()
-        processed = worker.counter(RAW_COUNTER)
+        finished = True
+        processed = worker.counter(RAW_COUNTER)  # raw records the normaliser has read
     finally:
+        if not finished:
+            probes.finish(abort=True)
         worker.stop()
     stored = first_write_ms(settings, dep.catalogue.orders_twin.name, {k.encode() for k in sent_at})
     store_lat = [stored[k.encode()] / 1000 - t for k, t in sent_at.items() if k.encode() in stored]

@@ -1,10 +1,9 @@
 """What the benchmarks feed the worker: mixed raw records, and valid twin rows.
 
-Raw records come from the project's own generators, so they are the payload shapes the
-connectors publish: the scenario generator (Taobao orders through OMS, WMS, carrier and
-finance, i.e. real lifecycles that update the same twins several times) plus JD, PDD,
-Kuaishou, Shopify and Douyin orders from their simulators. Shopee is left out (its
-simulator renders detail pages through the connector, not a standalone order list).
+Raw records come from the project's scenario generator over all seven channels: native
+channel orders (Taobao, JD, PDD, Douyin, Kuaishou, Shopee, Shopify) going through OMS, WMS,
+carrier and finance, i.e. the payload shapes the connectors publish, in publication order,
+with real lifecycles that update the same twins several times (about 11 records per order).
 
 Twin rows for the memory and recovery figures are made by folding one real normalised
 event into a twin and re-keying it per order id: building 1M twins through the pipeline
@@ -13,7 +12,7 @@ would take the pipeline's own speed, which is what the other figures measure.
 
 from __future__ import annotations
 
-import random
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,10 +20,7 @@ from typing import Any
 
 from ordertwin.avro import Codec
 
-# Share of each channel simulator in the mix; the rest comes from the scenario generator
-# (about 30% Taobao trades and 70% OMS/WMS/carrier/finance records).
-CHANNEL_SHARE: dict[str, float] = {"jd": 0.06, "pdd": 0.06, "kuaishou": 0.06, "shopify": 0.04, "douyin": 0.04}
-SCENARIO_RECORDS_PER_ORDER = 10.5  # measured: generate() emits about this many records per order
+RECORDS_PER_ORDER = 11.0  # about what the scenario generator emits per order on all channels
 
 
 @dataclass(frozen=True)
@@ -36,61 +32,30 @@ class Raw:
     value: bytes
 
 
-def _channel_records(source: str, n: int, seed: int, start: datetime, end: datetime) -> list[Raw]:
-    """``n`` raw records of one channel, from that channel's simulator."""
-    if n <= 0:
-        return []
-    if source in ("jd", "pdd", "kuaishou"):
-        import importlib
-
-        sim = importlib.import_module(f"connectors.{source}.simulator")
-        client = importlib.import_module(f"connectors.{source}.client")
-        orders = sim.generate_orders(n, seed=seed, start=start, end=end)
-        return [Raw(source, client.order_key(o) or b"", sim.serialise(o)) for o in orders]
-    if source in ("shopify", "douyin"):
-        import importlib
-
-        sim = importlib.import_module(f"connectors.{source}.simulator")
-        client = importlib.import_module(f"connectors.{source}.client")
-        out: list[Raw] = []
-        for history in sim.generate_histories(n, seed=seed, start=start, end=end):
-            for version in history.versions:
-                out.append(Raw(source, client.order_key(version.order) or b"", sim.serialise(version.order)))
-                if len(out) >= n:
-                    return out
-        return out
-    raise ValueError(f"no generator for {source!r}")
-
-
 def mixed_raw(n: int, seed: int = 1, start: datetime | None = None) -> list[Raw]:
-    """About ``n`` raw records of mixed sources, interleaved as they would arrive.
+    """``n`` raw records of every source, in the order their sources would publish them.
 
-    Event times lie in the last day, so the divergence rules see plausible ages.
+    Event times lie within the day before ``start`` (default: now), so the divergence rules
+    see plausible ages.
     """
     from connectors.scenario import generate
+    from connectors.scenario.model import CHANNELS
 
     start = start or datetime.now(UTC) - timedelta(days=1)
-    end = start + timedelta(hours=20)
-    channels: list[Raw] = []
-    for i, (source, share) in enumerate(CHANNEL_SHARE.items()):
-        channels += _channel_records(source, round(n * share), seed + i, start, end)
-    orders = max(1, round((n - len(channels)) / SCENARIO_RECORDS_PER_ORDER))
-    scenario = generate(seed=seed, n_orders=orders, start=start, span=end - start, threshold=timedelta(minutes=10))
-    scenario_raw = [Raw(r.source, r.key, r.value) for r in scenario.in_publication_order()]
-    # Interleave the channel records at random positions of the (time-ordered) scenario stream.
-    rng = random.Random(seed)
-    merged = scenario_raw + channels
-    slots = sorted(rng.random() for _ in channels)
     out: list[Raw] = []
-    ci = 0
-    for i, rec in enumerate(scenario_raw):
-        while ci < len(channels) and slots[ci] * len(scenario_raw) <= i:
-            out.append(channels[ci])
-            ci += 1
-        out.append(rec)
-    out += channels[ci:]
-    assert len(out) == len(merged)
-    return out[:n] if len(out) > n else out
+    orders = max(1, math.ceil(n / RECORDS_PER_ORDER))
+    while len(out) < n:  # the per-order count varies a little: top up with more orders
+        scenario = generate(
+            seed=seed,
+            n_orders=orders,
+            start=start,
+            span=timedelta(hours=20),
+            threshold=timedelta(minutes=10),
+            channels=CHANNELS,
+        )
+        out = [Raw(r.source, r.key, r.value) for r in scenario.in_publication_order()]
+        orders = math.ceil(orders * 1.1) + 1
+    return out[:n]
 
 
 def template_twin(codec: Codec) -> dict[str, Any]:
@@ -101,7 +66,7 @@ def template_twin(codec: Codec) -> dict[str, Any]:
     from streams.orders.divergence import evaluate
     from streams.orders.twin import apply, epoch_ms
 
-    for raw in mixed_raw(200, seed=7):
+    for raw in mixed_raw(300, seed=7):
         if raw.source != "taobao":
             continue
         record = RawRecord(raw.source, "raw.taobao", 0, 0, raw.key, raw.value, {})

@@ -95,11 +95,14 @@ def run_stages(raws: list[Raw], codec: Codec, runs: int) -> dict[str, Any]:
     return _spread(samples, "normalise_us_per_record", "twin_us_per_event") | {"records": samples[0]["records"]}
 
 
-def run_pipeline(raws: list[Raw], tmp: Path, runs: int) -> dict[str, Any]:
+def run_pipeline(raws: list[Raw], tmp: Path, runs: int, profile: bool = False) -> dict[str, Any]:
     samples = []
     for i in range(runs):
+        prof = tmp / f"pipeline-{i}.pyspy.txt" if profile else None
         with deployment(tmp) as dep:
-            samples.append(pipeline(dep, raws, tmp / f"pipeline-{i}.log"))
+            samples.append(pipeline(dep, raws, tmp / f"pipeline-{i}.log", prof))
+        if prof:
+            log(f"profile of pipeline run {i + 1}: {prof}")
         log(f"pipeline run {i + 1}/{runs}: {samples[-1]['events_per_s']:,.0f}/s")
     keys = (
         "events_per_s",
@@ -180,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds of steady load per latency run (default 60)")
     parser.add_argument("--runs", type=int, help="repetitions per figure (default 3; quick 2, latency 1)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(FIGURES)}")
+    parser.add_argument("--profile", action="store_true", help="py-spy the pipeline worker (var/bench/*.pyspy.txt)")
     parser.add_argument("--no-write", action="store_true", help="print the figures, append nothing")
     args = parser.parse_args(argv)
     plan = plan_of(args)
@@ -195,17 +199,20 @@ def main(argv: list[str] | None = None) -> int:
         "machine": report.machine_facts(),
         "mode": plan.mode,
         "notes": [
-            "Raw records: the scenario generator (Taobao + OMS/WMS/carrier/finance) mixed with JD, PDD, "
-            "Kuaishou, Shopify and Douyin simulator orders (bench/payloads.py).",
+            "Raw records: the scenario generator on all seven channels (native channel orders through "
+            "OMS, WMS, carrier and finance), every source mixed, in publication order (bench/payloads.py).",
             "Memory/recovery: twin rows are written straight to the orders.twin changelog (valid OrderTwin "
             "rows re-keyed from one real twin), not pushed through the pipeline.",
         ],
     }
-    raws = timed("generating raw records", lambda: mixed_raw(max(plan.records, plan.latency_records)))
+    needed = max(plan.records, plan.latency_records if "latency" in plan.figures else 0)
+    raws = timed("generating raw records", lambda: mixed_raw(needed))
     if "stages" in plan.figures:
         results["stage_costs"] = timed("stage costs", lambda: run_stages(raws[: plan.records], codec, plan.runs))
     if "pipeline" in plan.figures:
-        results["pipeline"] = timed("pipeline", lambda: run_pipeline(raws[: plan.records], tmp, plan.runs))
+        results["pipeline"] = timed(
+            "pipeline", lambda: run_pipeline(raws[: plan.records], tmp, plan.runs, args.profile)
+        )
     if "latency" in plan.figures:
         results["latency"] = timed("latency", lambda: run_latency(raws, codec, tmp, plan))
     if "timer" in plan.figures:

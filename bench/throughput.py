@@ -4,6 +4,11 @@ in-process cost of the pure stages (stable on a busy machine, unlike wall-clock 
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -77,10 +82,11 @@ def output_topics(dep: Deployment) -> list[str]:
     ]
 
 
-def pipeline(dep: Deployment, raws: list[Raw], log: Path) -> dict[str, Any]:
+def pipeline(dep: Deployment, raws: list[Raw], log: Path, profile: Path | None = None) -> dict[str, Any]:
     """Pre-load the raw records, measure the passthrough limit on them, then run one worker
     over them. Its rate is taken from the worker's own output timestamps (first record it
-    wrote .. last), so start-up and polling do not count."""
+    wrote .. last), so start-up and polling do not count. With ``profile``, py-spy samples
+    the worker while it works (raw flame-graph lines; py-spy must be installed)."""
     settings, cat = dep.settings, dep.catalogue
     n = preload_raw(dep, raws)
     limit = passthrough(dep, n)
@@ -88,11 +94,15 @@ def pipeline(dep: Deployment, raws: list[Raw], log: Path) -> dict[str, Any]:
     try:
         worker.wait_until("first raw record read", lambda: worker.counter(RAW_COUNTER) > 0, 300, every=0.2)
         cpu0 = worker.cpu_s()
+        spy = start_profiler(worker.pid, profile) if profile else None
         worker.wait_until("every raw record normalised", lambda: worker.counter(RAW_COUNTER) >= n, 3600)
         events = end_offsets(settings, [cat.orders_events.name])
         worker.wait_until("every order event applied", lambda: worker.counter(TWIN_COUNTER) >= events, 3600)
         worker.wait_quiet()  # later stages (inventory) done too
         cpu = worker.cpu_s() - cpu0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            spy.wait(60)
         rss = worker.rss_mib()
     finally:
         worker.stop()
@@ -113,6 +123,15 @@ def pipeline(dep: Deployment, raws: list[Raw], log: Path) -> dict[str, Any]:
         "worker_cpu_us_per_record": cpu / n * 1e6,
         "worker_rss_mib": rss,
     }
+
+
+def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (from the venv or PATH) recording ``pid`` at 100 Hz into ``out``."""
+    exe = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    if exe is None:
+        raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
+    cmd = [exe, "record", "--rate", "100", "--format", "raw", "--output", str(out), "--pid", str(pid)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stage_costs(raws: list[Raw], codec: Codec) -> dict[str, float]:

@@ -12,6 +12,34 @@ from streams.normalise.model import INVALID_VALUE, MISSING_FIELD, WRONG_TYPE, Re
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
+# re's \s is exactly str.isspace() (both use the Unicode whitespace table); one C-level
+# search instead of a generator over every character of every id.
+_SPACE = re.compile(r"\s")
+# The canonical rendering of china_time, parsed without strptime (which is ~10x slower and
+# was a tenth of the normaliser's time). Anything else still goes through strptime.
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def has_space(value: str) -> bool:
+    """Whether any character of ``value`` is whitespace (as ``str.isspace`` defines it)."""
+    return _SPACE.search(value) is not None
+
+
+def parse_china_time(value: str) -> datetime:
+    """``datetime.strptime(value, "%Y-%m-%d %H:%M:%S")`` in Beijing time, with a fast path
+    for the canonical ``YYYY-MM-DD HH:MM:SS``; raises ValueError exactly when strptime does."""
+    if len(value) == 19 and _CANONICAL_TIME.fullmatch(value):
+        return datetime(
+            int(value[0:4]),
+            int(value[5:7]),
+            int(value[8:10]),
+            int(value[11:13]),
+            int(value[14:16]),
+            int(value[17:19]),
+            tzinfo=CHINA_TZ,
+        )
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA_TZ)
+
 
 def require(doc: Mapping[str, Any], name: str) -> Any:
     value = doc.get(name)
@@ -35,7 +63,7 @@ def ident(doc: Mapping[str, Any], name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise Reject(WRONG_TYPE, f"field {name!r} should be an id, got {type(value).__name__}")
     out = str(value).strip()
-    if not out or any(c.isspace() for c in out) or len(out) > 128:
+    if not out or has_space(out) or len(out) > 128:
         raise Reject(INVALID_VALUE, f"field {name!r} is not a usable id")
     return out
 
@@ -80,7 +108,7 @@ def china_time(doc: Mapping[str, Any], name: str, *, required: bool = True) -> d
     if not isinstance(value, str):
         raise Reject(WRONG_TYPE, f"field {name!r} should be a time string, got {type(value).__name__}")
     try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA_TZ)
+        return parse_china_time(value)
     except ValueError:
         raise Reject(INVALID_VALUE, f"field {name!r} is not 'YYYY-MM-DD HH:MM:SS': {value!r:.40}") from None
 

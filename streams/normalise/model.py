@@ -63,8 +63,12 @@ class Context:
 def keyed_fingerprint(key: bytes) -> Callable[[str], str]:
     """HMAC-SHA256 fingerprints: comparable across systems, useless to read personal data."""
 
+    keyed = hmac.new(key, digestmod=hashlib.sha256)  # key schedule once; each call copies it
+
     def fp(text: str) -> str:
-        return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        mac = keyed.copy()
+        mac.update(text.encode("utf-8"))
+        return mac.hexdigest()[:32]
 
     return fp
 

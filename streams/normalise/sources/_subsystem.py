@@ -78,7 +78,7 @@ def ident_value(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise Reject(WRONG_TYPE, f"{what} should be an id, got {type(value).__name__}")
     out = str(value).strip()
-    if not out or any(c.isspace() for c in out) or len(out) > 128:
+    if not out or f.has_space(out) or len(out) > 128:
         raise Reject(INVALID_VALUE, f"{what} is not a usable id: {str(value)!r:.60}")
     return out
 
