@@ -86,8 +86,10 @@ class PageSource(Protocol):
     resolution: timedelta  # granularity of the platform's time parameters
     order: str  # "newest_first" | "oldest_first" | "unordered" (records by modified time)
     # Optional, read with getattr: ``start_inclusive``/``end_inclusive`` (bound semantics known
-    # in advance) and ``min_safety_lag_s`` (the platform needs windows to end at least this
-    # far in the past; PullConfig.from_settings never uses a shorter lag).
+    # in advance), ``min_safety_lag_s`` (the platform needs windows to end at least this
+    # far in the past; PullConfig.from_settings never uses a shorter lag) and
+    # ``end_after_start`` (the platform refuses a query whose end equals its start, as TOP
+    # does: such a query is asked as ``[end - resolution, end]``).
 
     async def fetch_page(self, start: datetime, end: datetime, page_no: int) -> Page: ...
 
@@ -278,6 +280,7 @@ class PullEngine:
         # Platform bound semantics: True once proven inclusive (or declared by the source).
         self._start_inclusive: bool = bool(getattr(source, "start_inclusive", False))
         self._end_inclusive: bool = bool(getattr(source, "end_inclusive", False))
+        self._end_after_start: bool = bool(getattr(source, "end_after_start", False))
         if config.max_window + 2 * source.resolution > source.max_window:
             raise ConfigError(
                 f"{source.name}: pull window {config.max_window} + 2 x {source.resolution} exceeds the "
@@ -341,10 +344,15 @@ class PullEngine:
     def _query(self, lo: datetime, hi: datetime) -> Window:
         """The platform query that certainly returns every record in ``[lo, hi]``.
 
-        A bound not (yet) known to be inclusive is widened by one resolution step.
+        A bound not (yet) known to be inclusive is widened by one resolution step; a
+        one-instant query goes to a platform that refuses ``end == start`` as ``[end - res,
+        end]`` (the older records it adds are duplicates at worst, never a gap).
         """
         res = self.source.resolution
-        return Window(lo if self._start_inclusive else lo - res, hi if self._end_inclusive else hi + res)
+        query = Window(lo if self._start_inclusive else lo - res, hi if self._end_inclusive else hi + res)
+        if query.end <= query.start and self._end_after_start:
+            query = Window(query.end - res, query.end)
+        return query
 
     def _learn_bounds(self, query: Window, page: Page) -> None:
         """A record returned exactly at a query bound proves the platform includes that bound."""

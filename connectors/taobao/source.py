@@ -19,6 +19,7 @@ class TaobaoTradeSource:
     max_window = TOP_MAX_WINDOW
     resolution = TOP_RESOLUTION
     order = "newest_first"  # TOP: "以订单的修改时间倒序排列"
+    end_after_start = True  # TOP: end_modified "必须大于修改开始时间"
 
     def __init__(self, client: TaobaoClient, *, page_size: int = 50) -> None:
         self.client = client

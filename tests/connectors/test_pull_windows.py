@@ -511,3 +511,29 @@ async def test_learns_an_inclusive_end_bound() -> None:
     await engine.run_once()
     assert engine._end_inclusive and engine._start_inclusive is False
     assert len(pub.published) <= 40 + 3 * 5
+
+
+async def test_a_platform_refusing_end_equal_to_start_is_never_asked_for_one_instant() -> None:
+    """TOP refuses end_modified == start_modified; the engine narrows to one second when more
+    records than a page share the window's newest second and both bounds proved inclusive."""
+
+    class RefusesOneInstant(FakePlatform):
+        end_after_start = True
+
+        async def fetch_page(self, start: datetime, end: datetime, page_no: int) -> Page:
+            if end <= start:
+                raise PermanentError("fake", "end must be later than start")
+            return await super().fetch_page(start, end, page_no)
+
+    edge = T0 + timedelta(minutes=5)
+    records = {f"dense{i:02d}": edge for i in range(30)}  # more than a page in one second
+    records.update({f"r{i}": edge - i * S for i in range(1, 8)})
+    records.update({"first": T0 + timedelta(minutes=1), "start": T0})  # both bounds seen inclusive
+    platform = RefusesOneInstant(records, page_size=4)
+    engine, pub, _, _, _, _ = make_engine(
+        platform, clock=Clock(edge + timedelta(seconds=30)), overlap=timedelta(0), initial=T0
+    )
+    engine._start_inclusive = engine._end_inclusive = True  # as learned from earlier windows
+    await engine.run_once()
+    assert {k.decode() for k in pub.published if k} == set(records)
+    assert all(end > start for start, end, _ in platform.calls)
