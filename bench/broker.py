@@ -24,6 +24,7 @@ from ordertwin.topics import Catalogue, TopicSpec
 from streams.orders.agents import partition_for
 
 SINK = "bench.sink"  # where the passthrough writes
+FLOOR_SINK = "bench.floor"  # where the Faust floor (bench.faust_floor) writes
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class Deployment:
     @property
     def sink(self) -> str:
         return self.catalogue.name(SINK)
+
+    @property
+    def floor_sink(self) -> str:
+        return self.catalogue.name(FLOOR_SINK)
 
 
 def bench_settings(data_root: Path, **kw: Any) -> Settings:
@@ -59,8 +64,11 @@ def deployment(data_root: Path, **kw: Any) -> Iterator[Deployment]:
     """Create every topic of the catalogue (plus the sink); delete them all afterwards."""
     settings = bench_settings(data_root, **kw)
     cat = Catalogue.from_settings(settings)
-    sink = TopicSpec(cat.name(SINK), settings.partitions, "delete", 3_600_000, "-", "-", "bench", "passthrough sink")
-    create_topics(settings.kafka_config(), [*cat.all(), sink])
+    sinks = [
+        TopicSpec(cat.name(name), settings.partitions, "delete", 3_600_000, "-", "-", "bench", "bench sink")
+        for name in (SINK, FLOOR_SINK)
+    ]
+    create_topics(settings.kafka_config(), [*cat.all(), *sinks])
     try:
         yield Deployment(settings, cat)
     finally:

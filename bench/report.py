@@ -128,6 +128,7 @@ def figure_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 "1. passthrough limit (confluent-kafka consume→produce, same raw records)",
                 fmt(p["passthrough_limit_per_s"], "/s"),
             ),
+            ("1b. one Faust hop (an agent forwarding each raw record unchanged)", _floor(p)),
             (f"2. pipeline, one worker, {p['records']:,} mixed raw records, all stages", fmt(p["events_per_s"], "/s")),
             ("2. … up to the last twin write", fmt(p["to_twin_events_per_s"], "/s")),
             ("2. ratio to limit", fmt(p["ratio_to_limit"], "", 3)),
@@ -157,6 +158,12 @@ def figure_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             (f"6. recovery to serving, {n}, local RocksDB", fmt(st["local_rocksdb_serving_s"], " s", 1)),
         ]
     return rows
+
+
+def _floor(p: dict[str, Any]) -> str:
+    if "faust_hop_per_s" not in p:
+        return "—"
+    return f"{fmt(p['faust_hop_per_s'], '/s')}, {fmt(p['faust_hop_cpu_us_per_record'], ' µs CPU/record')}"
 
 
 def write(results: dict[str, Any], bench_dir: Path = BENCH_DIR) -> None:

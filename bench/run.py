@@ -108,6 +108,8 @@ def run_pipeline(raws: list[Raw], tmp: Path, runs: int, profile: bool = False) -
         "events_per_s",
         "to_twin_events_per_s",
         "passthrough_limit_per_s",
+        "faust_hop_per_s",
+        "faust_hop_cpu_us_per_record",
         "ratio_to_limit",
         "worker_cpu_us_per_record",
         "worker_rss_mib",

@@ -19,8 +19,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench.broker import Deployment, edge_timestamps, end_offsets, preload_raw, raw_topics
 from bench.payloads import Raw
-from bench.worker import BenchWorker
+from bench.worker import BenchWorker, proc_cpu_s
 from ordertwin.avro import Codec
+from ordertwin.settings import REPO_ROOT
 
 RAW_COUNTER = "ordertwin_raw_records_total"  # every non-control raw record the normaliser read
 TWIN_COUNTER = "ordertwin_twin_events_total"  # every order event the twin agent applied
@@ -67,6 +68,44 @@ def passthrough(dep: Deployment, n: int) -> float:
     return n / elapsed
 
 
+def faust_floor(dep: Deployment, n: int, log: Path) -> dict[str, float]:
+    """One Faust hop (bench.faust_floor: consume, dispatch, send unchanged) over the n raw
+    records, in its own process: records/s (from its output timestamps) and CPU per record."""
+    from tests.live import settings_env
+
+    settings = dep.settings
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.faust_floor"],
+            env=settings_env(settings),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        cpu0: float | None = None
+        deadline = time.monotonic() + 1800
+        while (done := end_offsets(settings, [dep.floor_sink])) < n:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Faust floor worker exited {proc.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Faust floor forwarded only {done}/{n} records")
+            if cpu0 is None and done > 0:
+                cpu0 = proc_cpu_s(proc.pid)
+            time.sleep(0.2)
+        cpu = proc_cpu_s(proc.pid) - (cpu0 if cpu0 is not None else 0.0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    edges = edge_timestamps(settings, dep.floor_sink)
+    assert edges is not None
+    return {"per_s": n / max((edges[1] - edges[0]) / 1000, 0.001), "cpu_us_per_record": cpu / n * 1e6}
+
+
 def output_topics(dep: Deployment) -> list[str]:
     cat = dep.catalogue
     return [
@@ -90,6 +129,7 @@ def pipeline(dep: Deployment, raws: list[Raw], log: Path, profile: Path | None =
     settings, cat = dep.settings, dep.catalogue
     n = preload_raw(dep, raws)
     limit = passthrough(dep, n)
+    floor = faust_floor(dep, n, log.with_suffix(".floor.log"))
     worker = BenchWorker(settings, log).start()
     try:
         worker.wait_until("first raw record read", lambda: worker.counter(RAW_COUNTER) > 0, 300, every=0.2)
@@ -119,6 +159,8 @@ def pipeline(dep: Deployment, raws: list[Raw], log: Path, profile: Path | None =
         "events_per_s": rate,
         "to_twin_events_per_s": n / to_twin_s,
         "passthrough_limit_per_s": limit,
+        "faust_hop_per_s": floor["per_s"],
+        "faust_hop_cpu_us_per_record": floor["cpu_us_per_record"],
         "ratio_to_limit": rate / limit,
         "worker_cpu_us_per_record": cpu / n * 1e6,
         "worker_rss_mib": rss,

@@ -24,8 +24,9 @@ def test_pipeline_figure(kafka: str, tmp_path: Path) -> None:
         assert end_offsets(dep.settings, [dep.catalogue.orders_events.name]) == result["order_events"] >= 300
         assert edge_timestamps(dep.settings, dep.catalogue.orders_twin.name) is not None
         assert end_offsets(dep.settings, [dep.sink]) == 300  # the passthrough moved every raw record
+        assert end_offsets(dep.settings, [dep.floor_sink]) == 300  # and so did the one-hop Faust worker
     assert result["records"] == 300
-    assert result["events_per_s"] > 0 and result["passthrough_limit_per_s"] > 0
+    assert result["events_per_s"] > 0 and result["passthrough_limit_per_s"] > 0 and result["faust_hop_per_s"] > 0
     assert result["worker_cpu_us_per_record"] > 0 and result["worker_rss_mib"] > 50
 
 

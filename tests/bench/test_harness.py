@@ -115,6 +115,8 @@ def _results() -> dict[str, Any]:
             "events_per_s": ms(25_000),
             "to_twin_events_per_s": ms(30_000),
             "passthrough_limit_per_s": ms(70_000),
+            "faust_hop_per_s": ms(8_000),
+            "faust_hop_cpu_us_per_record": ms(110),
             "ratio_to_limit": ms(0.2),
             "worker_cpu_us_per_record": ms(40),
             "worker_rss_mib": ms(100),
@@ -158,4 +160,5 @@ def test_write_appends_json_and_markdown(tmp_path: Path) -> None:
     assert md.count("# Benchmark results") == 1 and md.count("## 2026-11-26") == 2
     assert "saturated in 1/3 runs" in md
     assert "| 2. ratio to limit | 0.200 (0.180..0.220) |" in md
+    assert "8,000/s (7,200..8,800), 110 µs CPU/record (99..121)" in md
     assert "| pipeline >= 0.25 x passthrough | 0.200 | **missed** |" in md
