@@ -87,7 +87,12 @@ def log(msg: str) -> None:
 
 
 def _spread(samples: Sequence[dict[str, Any]], *keys: str) -> dict[str, Any]:
-    return {k: median_spread([s[k] for s in samples]) for k in keys}
+    """Median and spread of each key over the runs (None when no run had a value)."""
+    out: dict[str, Any] = {}
+    for k in keys:
+        values = [s[k] for s in samples if s.get(k) is not None]
+        out[k] = median_spread(values) if values else None
+    return out
 
 
 def run_stages(raws: list[Raw], codec: Codec, runs: int) -> dict[str, Any]:
@@ -154,14 +159,7 @@ def run_state(codec: Codec, tmp: Path, plan: Plan) -> list[dict[str, Any]]:
     for rows in plan.rows:
         with deployment(tmp) as dep:
             res = restart_state(dep, rows, codec, tmp, plan.runs)
-        keys = (
-            "rss_mib",
-            "peak_rss_mib",
-            "from_changelog_serving_s",
-            "from_changelog_row_readable_s",
-            "local_rocksdb_serving_s",
-            "local_rocksdb_row_readable_s",
-        )
+        keys = sorted(res["samples"][0])  # memory, and per restart kind: serving, row readable, phases
         out.append({"rows": res["rows"], "preload_s": res["preload_s"]} | _spread(res["samples"], *keys))
         rss, cold = out[-1]["rss_mib"]["median"], out[-1]["from_changelog_serving_s"]["median"]
         log(f"state {rows:,} rows: {rss:.0f} MiB, serving after {cold:.1f} s from the changelog")
@@ -207,8 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             "rows re-keyed from one real twin), not pushed through the pipeline.",
         ],
     }
-    needed = max(plan.records, plan.latency_records if "latency" in plan.figures else 0)
-    raws = timed("generating raw records", lambda: mixed_raw(needed))
+    needed = max(
+        plan.records if {"stages", "pipeline"} & set(plan.figures) else 0,
+        plan.latency_records if "latency" in plan.figures else 0,
+    )
+    raws = timed("generating raw records", lambda: mixed_raw(needed)) if needed else []
     if "stages" in plan.figures:
         results["stage_costs"] = timed("stage costs", lambda: run_stages(raws[: plan.records], codec, plan.runs))
     if "pipeline" in plan.figures:

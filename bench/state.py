@@ -10,6 +10,7 @@ recovered and the twin agent's deadline index rebuilt over every row.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,12 +33,43 @@ def probe_orders(codec: Codec) -> Iterator[tuple[str, Any]]:
             yield item.new_order, item.raw
 
 
+# Log lines (INFO) that split a restart into its phases; the first at or after the start counts.
+PHASES = {
+    "table_recovered_s": "Recovery complete",  # faust.tables.recovery: changelog read into the store
+    "index_rebuilt_s": "deadline index rebuilt",  # streams.orders.agents: every row decoded and indexed
+}
+
+
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}")
+
+
+def phase_times(log: Path, since: datetime) -> dict[str, float | None]:
+    """Seconds from ``since`` (local time, as the log prints it) to each phase's log line."""
+    out: dict[str, float | None] = dict.fromkeys(PHASES)
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        stamp = _STAMP.search(line)  # a line may start with a terminal escape sequence
+        if stamp is None:
+            continue
+        at = datetime.strptime(stamp.group(), "%Y-%m-%d %H:%M:%S,%f")
+        if at < since:
+            continue
+        for name, marker in PHASES.items():
+            if out[name] is None and marker in line:
+                out[name] = (at - since).total_seconds()
+    return out
+
+
 def start_and_serve(
     dep: Deployment, settings: Settings, probe: tuple[str, Any], known: str, log: Path, timeout: float
-) -> tuple[BenchWorker, dict[str, float]]:
+) -> tuple[BenchWorker, dict[str, float | None]]:
     """Start a worker, publish the probe record at once, and time the way back to service."""
     order_id, raw = probe
     worker = BenchWorker(settings, log)
+    started = datetime.now()  # naive local time, comparable with the log's timestamps
     t0 = time.monotonic()
     worker.start()
     producer = bulk_producer(settings)
@@ -50,7 +82,8 @@ def start_and_serve(
     except BaseException:
         worker.stop()
         raise
-    return worker, {"row_readable_s": readable - t0, "serving_s": serving - t0}
+    phases = phase_times(log, started.replace(microsecond=(started.microsecond // 1000) * 1000))
+    return worker, {"row_readable_s": readable - t0, "serving_s": serving - t0, **phases}
 
 
 def restart_state(dep: Deployment, rows: int, codec: Codec, data_root: Path, runs: int) -> dict[str, Any]:
@@ -63,17 +96,17 @@ def restart_state(dep: Deployment, rows: int, codec: Codec, data_root: Path, run
     known = row_order_id(rows - 1)  # the last row written
     probes = probe_orders(codec)
     timeout = max(300.0, rows / 1000)  # generous: a slow recovery is a figure, not a failure
-    samples: list[dict[str, float]] = []
+    samples: list[dict[str, float | None]] = []
     for run in range(runs):
-        settings = dep.settings.model_copy(update={"data_dir": data_root / uuid.uuid4().hex[:8]})
-        log = data_root / f"state-{rows}-{run}.log"
-        worker, cold = start_and_serve(dep, settings, next(probes), known, log, timeout)
+        settings = dep.settings.model_copy(update={"data_dir": data_root / uuid.uuid4().hex[:8], "log_level": "info"})
+        log = data_root / f"state-{rows}-{run}"
+        worker, cold = start_and_serve(dep, settings, next(probes), known, log.with_suffix(".cold.log"), timeout)
         try:
             worker.wait_quiet(timeout=timeout)
             rss, peak = worker.rss_mib(), worker.peak_rss_mib()
         finally:
             worker.stop()
-        worker, warm = start_and_serve(dep, settings, next(probes), known, log, timeout)
+        worker, warm = start_and_serve(dep, settings, next(probes), known, log.with_suffix(".warm.log"), timeout)
         worker.stop()
         samples.append(
             {
@@ -81,8 +114,12 @@ def restart_state(dep: Deployment, rows: int, codec: Codec, data_root: Path, run
                 "peak_rss_mib": peak,
                 "from_changelog_serving_s": cold["serving_s"],
                 "from_changelog_row_readable_s": cold["row_readable_s"],
+                "from_changelog_table_recovered_s": cold["table_recovered_s"],
+                "from_changelog_index_rebuilt_s": cold["index_rebuilt_s"],
                 "local_rocksdb_serving_s": warm["serving_s"],
                 "local_rocksdb_row_readable_s": warm["row_readable_s"],
+                "local_rocksdb_table_recovered_s": warm["table_recovered_s"],
+                "local_rocksdb_index_rebuilt_s": warm["index_rebuilt_s"],
             }
         )
     return {"rows": loaded, "preload_s": preload_s, "samples": samples}
