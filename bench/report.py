@@ -40,7 +40,8 @@ def machine_facts() -> dict[str, Any]:
 
 def commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "streams", "ordertwin", "bench"], **_quiet())
+    code = ["streams", "ordertwin", "bench", ":!bench/results.json", ":!bench/RESULTS.md"]
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", *code], **_quiet())
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
