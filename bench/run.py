@@ -4,7 +4,8 @@ Measures, in one run (each figure the median of several runs, with min..max):
 
 1. the limit: a raw confluent-kafka consume→produce passthrough of the raw records;
 2. one worker's pipeline throughput over the same mixed raw records, and its ratio to 1;
-3. latency at a steady offered load (1,000 and 5,000 records/s), receipt → API;
+3. latency at a steady offered load (1,000 and 5,000 records/s, and 250/s as a reference
+   below saturation), receipt → API;
 4. the divergence timer's tick cost with 10k/100k/1M open orders, none or 1% due;
 5. worker RSS with N twin rows (RocksDB store);
 6. time for a restarted worker to serve again with N twin rows (changelog only, local RocksDB).
@@ -179,7 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, few runs (CI)")
     parser.add_argument("--rows", help="twin rows for memory/recovery, comma-separated (default 100000,1000000)")
     parser.add_argument("--records", type=int, help="raw records through the pipeline (default 100000)")
-    parser.add_argument("--rates", default="1000,5000", help="offered loads for latency, records/s")
+    parser.add_argument(
+        "--rates",
+        default="250,1000,5000",
+        help="offered loads for latency, records/s (1000 and 5000 are the issue's; 250 is a reference "
+        "below one worker's saturation, showing service time rather than queueing)",
+    )
     parser.add_argument("--duration", type=float, help="seconds of steady load per latency run (default 60)")
     parser.add_argument("--runs", type=int, help="repetitions per figure (default 3; quick 2, latency 1)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(FIGURES)}")
