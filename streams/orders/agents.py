@@ -100,11 +100,18 @@ def register_twin(
     n_partitions = settings.partitions
 
     cache: OrderedDict[bytes, Twin] = OrderedDict()  # decoded twins; this agent is the table's only writer
+    # Rows repaired by recovery, not yet written: Faust writes a table row to the partition
+    # (store and changelog) of the event being processed, and recovery runs on whichever
+    # event comes first, so a repaired row is written by its own order's next change.
+    repaired: dict[bytes, Twin] = {}
 
     def load(key: bytes) -> Twin | None:
         twin = cache.get(key)
         if twin is not None:
             cache.move_to_end(key)
+            return twin
+        twin = repaired.get(key)
+        if twin is not None:
             return twin
         stored = table.get(key)
         if stored is None:
@@ -123,6 +130,7 @@ def register_twin(
 
     def store(key: bytes, twin: Twin) -> None:
         table[key] = codec.encode("OrderTwin", twin)
+        repaired.pop(key, None)
         remember(key, twin)
 
     async def rebuild_index() -> None:
@@ -134,9 +142,10 @@ def register_twin(
         )
         twins = [(key, codec.decode_as("OrderTwin", stored)) for key, stored in table.items()]
         fix = reconcile(twins, on_topic, now())
-        for key, twin in fix.to_store.items():
-            store(key, twin)
-        state.emitted = fix.emitted
+        repaired.clear()
+        repaired.update(fix.to_store)
+        # fix.emitted counts the alerts recovery is about to send: they are sent here.
+        state.emitted = fix.emitted - {(a["alert_id"], a["state"]) for a in fix.to_send}
         await send_alerts(fix.to_send)
         if fix.to_send or fix.to_store:
             log.warning("recovery: re-emitted %d alert(s), repaired %d twin(s)", len(fix.to_send), len(fix.to_store))

@@ -8,7 +8,10 @@ it now owns and reconciles the durable episodes with it:
 
 * an episode marked raised whose RAISED never reached the topic is raised now;
 * an episode not marked raised whose RAISED is on the topic is marked raised (no repeat);
-* a RAISED on the topic with no RESOLVED and no open episode any more is resolved now.
+* a RAISED on the topic with no RESOLVED, whose episode the row records as closed, is
+  resolved now. An alert id the row does not know at all means the row is the one behind
+  (the crash lost its write, not the alert's): the events after the committed offset are
+  read again and re-derive the episode, so nothing is resolved for it.
 
 The emitted (alert id, state) pairs are then remembered so a replayed event cannot emit
 the same pair twice. Pure: the Kafka read happens in the agent.
@@ -46,7 +49,9 @@ def reconcile(
         if alert["state"] == "RAISED":
             raised_on_topic[alert["alert_id"]] = alert
     open_ids: set[str] = set()
+    closed_ids: set[str] = set()
     for key, twin in twins:
+        closed_ids.update(twin.get("closed", []))
         changed = False
         episodes = []
         for ep in twin["episodes"]:
@@ -63,7 +68,7 @@ def reconcile(
         if changed:
             out.to_store[key] = {**twin, "episodes": episodes}
     for alert_id, alert in raised_on_topic.items():
-        if alert_id in open_ids or (alert_id, "RESOLVED") in out.emitted:
+        if alert_id in open_ids or alert_id not in closed_ids or (alert_id, "RESOLVED") in out.emitted:
             continue
         resolved = dict(alert)
         resolved.update(

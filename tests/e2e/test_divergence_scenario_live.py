@@ -124,11 +124,6 @@ async def test_alerts_equal_the_injected_faults(live_settings: Settings, tmp_pat
         worker.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap: about 1 run in 3 raises one extra paid_not_in_finance after the restart; "
-    "the cause is not yet found (see the issue's note), so this test must not gate CI yet",
-)
 async def test_alerts_survive_a_worker_sigkill(live_settings: Settings, tmp_path: Path) -> None:
     settings = _settings(live_settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()

@@ -151,3 +151,196 @@ async def test_watermarks_drive_divergence_alerts(pipeline: Pipeline, monkeypatc
     assert [(e["rule"], e["raised"]) for e in twin["episodes"] if e["rule"] == "paid_not_in_wms"] == [
         ("paid_not_in_wms", True)
     ]
+
+
+def _order_event(system: str, status: str, minutes: int, **kw: Any) -> bytes:
+    from tests.streams.orders.test_twin import ev
+
+    return CODEC.encode("OrderEvent", ev(system, status, minutes, **kw))
+
+
+def _finance_etc_watermarks(minutes: float, raw_partition: int) -> list[bytes]:
+    from datetime import timedelta
+
+    from tests.streams.orders.test_twin import T0
+
+    at = T0 + timedelta(minutes=minutes)
+    return [_watermark(s, at, 2, raw_partition) for s in ("taobao", "oms", "wms", "carrier", "finance")]
+
+
+async def test_history_heard_before_the_watermark_raises_nothing(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SIGKILL flake through the real agent: after a restart raw.finance partition 0
+    (the refund, 13 min after payment) drains before partition 1 (the payment posting at
+    2 min). In band, partition 0's watermark follows the refund, partition 1's the posting,
+    so the finance watermark (their minimum) stays at 1 min until the posting is in."""
+    from datetime import timedelta
+
+    from streams.control import CONTROL_HEADER, WATERMARK
+    from tests.streams.orders.test_twin import LINES, T0
+
+    capture(pipeline, monkeypatch)
+    alerts = Capture()
+    monkeypatch.setattr(pipeline.topics["alerts"], "send", alerts)
+    control = {CONTROL_HEADER: WATERMARK}
+    key = b"taobao:1"
+    async with pipeline.agents["track_twin"].test_context() as agent:
+        await agent.put(_order_event("CHANNEL", "PAID", 0, lines=LINES, amount_minor=100), key=key)
+        for rp in (0, 1):  # everything vouched up to 1 min before the kill
+            for wm in _finance_etc_watermarks(1, rp):
+                await agent.put(wm, key=b"wm", headers=control)
+        await agent.put(_order_event("WMS", "ALLOCATED", 3), key=key)
+        await agent.put(_order_event("FINANCE", "REFUNDED", 13, amount_minor=100), key=key)
+        await agent.put(_watermark("finance", T0 + timedelta(minutes=14), 2, 0), key=b"wm", headers=control)
+        assert alerts.sent == []  # was: paid_not_in_finance RAISED + RESOLVED
+        await agent.put(_order_event("FINANCE", "PAID", 2, amount_minor=100), key=key)
+        await agent.put(_watermark("finance", T0 + timedelta(minutes=14), 2, 1), key=b"wm", headers=control)
+        for e in (("OMS", "ALLOCATED", 1), ("WMS", "CANCELLED", 13), ("CHANNEL", "CANCELLED", 12)):
+            await agent.put(_order_event(*e), key=key)
+        for rp in (0, 1):
+            for wm in _finance_etc_watermarks(100, rp):
+                await agent.put(wm, key=b"wm", headers=control)
+    assert [CODEC.decode_as("Alert", v)["rule"] for _, v in alerts.sent] == []
+    twin = CODEC.decode_as("OrderTwin", pipeline.tables["order_twin"][key])
+    assert twin["episodes"] == [] and twin["state"] == "CANCELLED"
+
+
+async def test_late_heal_heard_early_is_raised_by_the_watermark(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real late posting (13 min, nothing earlier) heard before finance's watermark passed
+    the deadline: the episode waits in the deadline index and the watermark that passes
+    the deadline raises and resolves it, once."""
+    from datetime import timedelta
+
+    from streams.control import CONTROL_HEADER, WATERMARK
+    from tests.streams.orders.test_twin import LINES, T0
+
+    capture(pipeline, monkeypatch)
+    alerts = Capture()
+    monkeypatch.setattr(pipeline.topics["alerts"], "send", alerts)
+    control = {CONTROL_HEADER: WATERMARK}
+    key = b"taobao:1"
+    async with pipeline.agents["track_twin"].test_context() as agent:
+        for e in (("OMS", "ALLOCATED", 1), ("WMS", "ALLOCATED", 2)):
+            await agent.put(_order_event(*e), key=key)
+        await agent.put(_order_event("CHANNEL", "PAID", 0, lines=LINES, amount_minor=100), key=key)
+        for rp in (0, 1):
+            for wm in _finance_etc_watermarks(1, rp):
+                await agent.put(wm, key=b"wm", headers=control)
+        await agent.put(_order_event("FINANCE", "PAID", 13, amount_minor=100), key=key)
+        await agent.put(_watermark("finance", T0 + timedelta(minutes=14), 2, 0), key=b"wm", headers=control)
+        await agent.put(_watermark("finance", T0 + timedelta(minutes=9.99), 2, 1), key=b"wm", headers=control)
+        assert alerts.sent == []
+        await agent.put(_watermark("finance", T0 + timedelta(minutes=10), 2, 1), key=b"wm", headers=control)
+        raised = [CODEC.decode_as("Alert", v) for _, v in alerts.sent]
+        assert [(a["rule"], a["state"]) for a in raised] == [
+            ("paid_not_in_finance", "RAISED"),
+            ("paid_not_in_finance", "RESOLVED"),
+        ]
+        assert raised[1]["resolved_at"] == T0 + timedelta(minutes=13)
+        await agent.put(_order_event("FINANCE", "PAID", 13, amount_minor=100), key=key)  # replayed
+        await agent.put(_watermark("finance", T0 + timedelta(minutes=30), 2, 1), key=b"wm", headers=control)
+    assert len(alerts.sent) == 2
+
+
+def _paid_twin(*, raised: bool) -> dict[str, Any]:
+    """taobao:1 paid long ago, heard by nobody else: three episodes, raised or not yet."""
+    from streams.orders.divergence import evaluate, raise_due
+    from streams.orders.twin import apply
+    from tests.streams.orders.test_twin import LINES, ev
+
+    paid = ev("CHANNEL", "PAID", 0, lines=LINES, amount_minor=100)
+    twin, _ = apply(None, paid)
+    twin, _ = evaluate(twin, at_ms=0, now=NOW, default_threshold_s=600)
+    if raised:
+        twin, _ = raise_due(twin, lambda _source: 2**62, NOW)
+    return twin
+
+
+def _recovering(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, on_topic: list[dict[str, Any]]) -> None:
+    """The worker owns every orders.events partition; the alerts topic holds ``on_topic``."""
+    from faust.types import TP
+
+    import streams.orders.agents as agents
+
+    events = pipeline.topics["orders_events"].get_topic_name()
+    monkeypatch.setattr(pipeline.app.assignor, "assigned_actives", lambda: {TP(events, p) for p in range(4)})
+    monkeypatch.setattr(agents, "read_alerts", lambda *_args: on_topic)
+
+
+async def _recovered(pipeline: Pipeline, wait_s: float = 5.0) -> None:
+    """put() can return while recovery still awaits its read of the alerts topic."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while not pipeline.twin_state.indexed and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert pipeline.twin_state.indexed
+
+
+async def test_recovery_re_emits_a_raised_alert_the_topic_never_got(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row says raised, the alerts topic has no RAISED (lost in the crash): recovery
+    sends it (it used to count it as sent before sending, so it was never sent)."""
+    from streams.control import CONTROL_HEADER, WATERMARK
+
+    capture(pipeline, monkeypatch)
+    alerts = Capture()
+    monkeypatch.setattr(pipeline.topics["alerts"], "send", alerts)
+    pipeline.tables["order_twin"].data[b"taobao:1"] = CODEC.encode("OrderTwin", _paid_twin(raised=True))
+    _recovering(pipeline, monkeypatch, on_topic=[])
+    async with pipeline.agents["track_twin"].test_context() as agent:
+        await agent.put(_watermark("wms", NOW), key=b"wm", headers={CONTROL_HEADER: WATERMARK}, partition=1)
+        await _recovered(pipeline)
+    sent = sorted((a["rule"], a["state"]) for a in (CODEC.decode_as("Alert", v) for _, v in alerts.sent))
+    assert sent == [(r, "RAISED") for r in ("paid_not_in_finance", "paid_not_in_oms", "paid_not_in_wms")]
+
+
+async def test_recovery_repairs_rows_in_their_own_partition(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alerts reached the topic, the row saying so did not (the crash fell between).
+    Recovery runs on whatever event comes first; a table write then lands in that event's
+    partition (Faust partitions table writes by the current event), so the repaired row
+    must wait for its own order's next event instead of being written there."""
+    from types import SimpleNamespace
+
+    from streams.control import CONTROL_HEADER, WATERMARK
+    from streams.orders.divergence import make_alert
+    from streams.orders.rules import RULES_BY_ID
+    from tests.streams.orders.test_twin import ev
+
+    capture(pipeline, monkeypatch)
+    alerts = Capture()
+    monkeypatch.setattr(pipeline.topics["alerts"], "send", alerts)
+    table = pipeline.tables["order_twin"]
+    unraised = _paid_twin(raised=False)
+    table.data[b"taobao:1"] = CODEC.encode("OrderTwin", unraised)
+    on_topic = [make_alert(unraised, RULES_BY_ID[e["rule"]], e, "RAISED", NOW) for e in unraised["episodes"]]
+    _recovering(pipeline, monkeypatch, on_topic=on_topic)
+    writes: list[tuple[int | None, bytes]] = []
+
+    def send_changelog(partition: int | None, key: bytes, value: bytes, *args: Any, **kw: Any) -> Any:
+        writes.append((partition, key))
+        return SimpleNamespace(message=SimpleNamespace(partition=partition))
+
+    monkeypatch.setattr(table, "send_changelog", send_changelog)
+    control = {CONTROL_HEADER: WATERMARK}
+    async with pipeline.agents["track_twin"].test_context() as agent:
+        await agent.put(_watermark("wms", NOW), key=b"wm", headers=control, partition=0)  # recovery runs here
+        await _recovered(pipeline)
+        assert writes == [] and alerts.sent == []
+        late_oms = CODEC.encode("OrderEvent", ev("OMS", "ALLOCATED", 1))  # the order's next fact
+        await agent.put(late_oms, key=b"taobao:1", partition=1)
+    assert writes == [(1, b"taobao:1")]
+    twin = CODEC.decode_as("OrderTwin", table[b"taobao:1"])
+    assert sorted((e["rule"], e["raised"]) for e in twin["episodes"]) == [
+        ("paid_not_in_finance", True),
+        ("paid_not_in_wms", True),
+    ]
+    resolved = [CODEC.decode_as("Alert", v) for _, v in alerts.sent]
+    assert [(a["rule"], a["state"]) for a in resolved] == [("paid_not_in_oms", "RESOLVED")]  # nothing repeated

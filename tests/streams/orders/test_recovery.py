@@ -42,8 +42,22 @@ def test_alert_on_topic_but_episode_not_marked_is_marked_not_repeated() -> None:
 
 def test_resolution_lost_in_a_crash_is_emitted_on_recovery() -> None:
     twin, wms = _raised_twin()
-    closed = {**twin, "episodes": [e for e in twin["episodes"] if e["alert_id"] != wms["alert_id"]]}
-    on_topic = [wms] + [{**wms, "alert_id": e["alert_id"], "rule": e["rule"]} for e in closed["episodes"]]
-    fix = reconcile([(b"k", closed)], on_topic, NOW)
+    at = int((T0 + timedelta(minutes=30)).timestamp() * 1000)
+    healed, resolved = evaluate(apply(twin, ev("WMS", "ALLOCATED", 30))[0], at_ms=at, now=NOW, default_threshold_s=600)
+    assert [a["alert_id"] for a in resolved] == [wms["alert_id"]]  # the row is durable, this alert was lost
+    on_topic = [wms] + [{**wms, "alert_id": e["alert_id"], "rule": e["rule"]} for e in healed["episodes"]]
+    fix = reconcile([(b"k", healed)], on_topic, NOW)
     assert [(a["alert_id"], a["state"]) for a in fix.to_send] == [(wms["alert_id"], "RESOLVED")]
     assert (wms["alert_id"], "RESOLVED") in fix.emitted
+
+
+def test_alert_ahead_of_a_row_that_lost_its_write_is_not_resolved() -> None:
+    """The RAISED reached the topic, the rows that opened and raised the episode did not: the
+    row does not know the alert at all. Its events are read again after the restart and
+    re-derive the same episode (same id), so resolving it now would be a false RESOLVED."""
+    twin, wms = _raised_twin()
+    behind, _ = apply(None, ev("CHANNEL", "PENDING_PAYMENT", -1, lines=LINES, amount_minor=100))
+    fix = reconcile([(b"k", behind)], [wms], NOW)
+    assert fix.to_send == [] and fix.to_store == {}
+    assert (wms["alert_id"], "RAISED") in fix.emitted  # a replayed raise is not repeated
+    assert any(e["alert_id"] == wms["alert_id"] for e in twin["episodes"])
