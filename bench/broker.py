@@ -6,6 +6,7 @@ deletes its topics afterwards, so runs never see each other's records.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -72,6 +73,7 @@ def deployment(data_root: Path, **kw: Any) -> Iterator[Deployment]:
     try:
         yield Deployment(settings, cat)
     finally:
+        shutil.rmtree(settings.data_dir, ignore_errors=True)  # the worker's RocksDB files
         admin = AdminClient(settings.kafka_config())
         names = [
             t for t in admin.list_topics(timeout=10).topics if t.startswith((settings.topic_prefix, settings.app_id))

@@ -11,6 +11,7 @@ recovered and the twin agent's deadline index rebuilt over every row.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -108,6 +109,7 @@ def restart_state(dep: Deployment, rows: int, codec: Codec, data_root: Path, run
             worker.stop()
         worker, warm = start_and_serve(dep, settings, next(probes), known, log.with_suffix(".warm.log"), timeout)
         worker.stop()
+        shutil.rmtree(settings.data_dir, ignore_errors=True)
         samples.append(
             {
                 "rss_mib": rss,
