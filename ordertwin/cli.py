@@ -356,7 +356,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--span", type=float, default=3600.0, help="seconds over which the orders are created")
     d.add_argument("--fault-rate", type=float, default=0.02, help="share of orders with an injected fault")
     d.add_argument("--seed", type=int, default=0, help="scenario seed (0 = a new one each run)")
-    d.add_argument("--outage", default="carrier:600:120", help="SOURCE:OFFSET_S:DURATION_S ('' for none)")
+    d.add_argument("--outage", default="jd:600:180", help="SOURCE:OFFSET_S:DURATION_S ('' for none)")
     d.set_defaults(func=cmd_dev)
     return p
 

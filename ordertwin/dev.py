@@ -29,7 +29,7 @@ DEV_DEFAULTS: dict[str, str] = {
     "ORDERTWIN_BACKOFF_S": "[1, 3, 9]",
     "ORDERTWIN_PUSH_WATERMARK_INTERVAL_S": "1",
     "ORDERTWIN_PUSH_SLACK_S": "2",
-    "ORDERTWIN_PUSH_SILENCE_S": "60",
+    "ORDERTWIN_PUSH_SILENCE_S": "300",
 }
 FIRST_CONNECTOR_METRICS_PORT_OFFSET = 2  # connector i serves /metrics on connector_metrics_port + 2 + i
 
