@@ -86,8 +86,8 @@ clean: ## Remove worker state and caches (keeps the venv and Kafka jars)
 .PHONY: schema-snapshot
 schema-snapshot: ## Freeze schemas/ as a released version for the compatibility tests: make schema-snapshot V=v2
 	@test -n "$(V)" || (echo "usage: make schema-snapshot V=v2" && exit 2)
-	@test ! -e tests/schema_history/$(V) || (echo "tests/schema_history/$(V) exists" && exit 2)
-	mkdir -p tests/schema_history/$(V) && cp schemas/*.avsc tests/schema_history/$(V)/
+	@test ! -e schemas/history/$(V) || (echo "schemas/history/$(V) exists" && exit 2)
+	mkdir -p schemas/history/$(V) && cp schemas/*.avsc schemas/history/$(V)/
 
 .PHONY: bench
 bench: venv ## Benchmarks against the local broker (BENCH_ARGS=--quick for a short run); appends bench/RESULTS.md

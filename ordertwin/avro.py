@@ -9,7 +9,7 @@ file alone. Schemas are compiled once (fastavro ``parse_schema``) and reused.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -22,6 +22,7 @@ from ordertwin.errors import DecodeError, SchemaError
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
+HISTORY_DIR = "history"  # schemas/history/<version>/: released sets, frozen by `make schema-snapshot`
 
 
 @dataclass(frozen=True)
@@ -129,16 +130,28 @@ def load_schema_files(schemas_dir: Path) -> dict[str, dict[str, Any]]:
 class Codec:
     """Encode/decode records of our schemas with single-object framing."""
 
-    def __init__(self, schemas: Mapping[str, CompiledSchema]) -> None:
+    def __init__(self, schemas: Mapping[str, CompiledSchema], history: Iterable[CompiledSchema] = ()) -> None:
         self._by_name = dict(schemas)
         self._by_fp = {s.fingerprint: s for s in schemas.values()}
+        # Released earlier versions are writer schemas only: a record they wrote (a twin row
+        # in a changelog, an event in a retained topic) is read into today's schema of the
+        # same name, so an upgraded worker reads what the previous release left behind.
+        self._historic: set[bytes] = set()
+        for old in history:
+            if old.fingerprint not in self._by_fp and old.name in self._by_name:
+                self._by_fp[old.fingerprint] = old
+                self._historic.add(old.fingerprint)
         # Short names ("OrderEvent") are accepted too; all ours share one namespace.
         for s in schemas.values():
             self._by_name.setdefault(s.name.rsplit(".", 1)[-1], s)
 
     @classmethod
     def from_dir(cls, schemas_dir: Path) -> Codec:
-        return cls(compile_schemas(load_schema_files(schemas_dir)))
+        """Today's schemas from ``schemas_dir``, plus every released set in its ``history/<version>/``."""
+        history: list[CompiledSchema] = []
+        for version in sorted(p for p in (schemas_dir / HISTORY_DIR).glob("*") if p.is_dir()):
+            history.extend(compile_schemas(load_schema_files(version)).values())
+        return cls(compile_schemas(load_schema_files(schemas_dir)), history)
 
     def schema(self, name: str) -> CompiledSchema:
         try:
@@ -165,7 +178,12 @@ class Codec:
         writer = self._by_fp.get(bytes(data[2:HEADER_LEN]))
         if writer is None:
             raise DecodeError(f"unknown schema fingerprint {data[2:HEADER_LEN].hex()}")
-        reader_schema = self.schema(reader).parsed if reader else None
+        if reader:
+            reader_schema = self.schema(reader).parsed
+        elif writer.fingerprint in self._historic:
+            reader_schema = self._by_name[writer.name].parsed
+        else:
+            reader_schema = None
         try:
             record = fastavro.schemaless_reader(BytesIO(data[HEADER_LEN:]), writer.parsed, reader_schema)
         except Exception as exc:  # truncated/corrupt bodies raise several error types
@@ -173,6 +191,10 @@ class Codec:
         if not isinstance(record, dict):
             raise DecodeError(f"{writer.name} did not decode to a record")
         return writer.name, record
+
+    def is_historic(self, data: bytes) -> bool:
+        """Whether ``data`` was written with a released earlier version of its schema."""
+        return bytes(data[2:HEADER_LEN]) in self._historic
 
     def decode_as(self, name: str, data: bytes) -> dict[str, Any]:
         """Decode, insisting on one schema (by name)."""

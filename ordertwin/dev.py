@@ -3,7 +3,7 @@
 One process plays a generated scenario on every platform simulator (``ordertwin simulate
 --scenario``), one connector process per source collects it the way it would collect the
 real platform, and one worker builds the twin and raises alerts. The scenario has a low
-fault rate and one short carrier outage, so a newcomer sees real alerts appear and resolve.
+fault rate and one JD outage, so a newcomer sees real alerts appear and resolve.
 
 Demo pacing: production defaults wait 10 minutes before alerting and pull 30 s behind the
 platforms; :func:`dev_environment` shortens both (every value can be overridden by setting
