@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             "rows re-keyed from one real twin), not pushed through the pipeline.",
         ],
     }
+    if args.profile:
+        results["notes"].append("The pipeline worker was sampled by py-spy at 100 Hz (a few % overhead).")
     needed = max(
         plan.records if {"stages", "pipeline"} & set(plan.figures) else 0,
         plan.latency_records if "latency" in plan.figures else 0,
