@@ -25,8 +25,9 @@ import aiohttp
 from connectors.errors import UnknownSourceError
 from connectors.registry import plugin
 from connectors.scenario import FAULT_KINDS, Scenario, ScenarioRecord, generate
+from ordertwin.dev import DEMO_CHANNELS
 from ordertwin.settings import Settings
-from ordertwin.topics import CHANNELS, SOURCES
+from ordertwin.topics import SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +81,25 @@ def missing_hooks(sources: Sequence[str]) -> list[str]:
     return [s for s in sources if plugin(s).start_scenario_simulator is None]
 
 
-async def start_stage(settings: Settings, scenario: Scenario, *, clock: Callable[[], datetime] = utc_now) -> Stage:
-    """Start a scenario simulator for every source that has records in ``scenario``."""
+async def start_stage(
+    settings: Settings,
+    scenario: Scenario,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    sources: Sequence[str] | None = None,
+) -> Stage:
+    """Start a scenario simulator for every source in ``sources`` (default: those with
+    records in ``scenario``); a source without records gets an empty simulator, so its
+    connector has a platform to talk to."""
     per_source = records_by_source(scenario)
-    lacking = missing_hooks(list(per_source))
+    wanted = list(sources) if sources is not None else list(per_source)
+    lacking = missing_hooks(wanted)
     if lacking:
         raise UnknownSourceError(f"no scenario simulator for: {', '.join(lacking)}")
     stage = Stage(scenario)
     try:
-        for source, records in per_source.items():
+        for source in wanted:
+            records = per_source.get(source, [])
             found = plugin(source)
             assert found.start_scenario_simulator is not None
             target = await receiver_url(source, settings) if "webhook" in found.mode else None
@@ -110,7 +121,7 @@ def demo_scenario(
     threshold: timedelta,
     fault_rate: float,
     start: datetime,
-    channels: Sequence[str] = CHANNELS,
+    channels: Sequence[str] = DEMO_CHANNELS,
     outage: tuple[str, timedelta, timedelta] | None = None,
     per_kind: int = 0,
 ) -> Scenario:

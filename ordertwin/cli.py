@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ordertwin.dev import DEMO_CHANNELS
 from ordertwin.errors import OrdertwinError
 from ordertwin.logs import setup_logging
 from ordertwin.settings import REPO_ROOT, Settings
@@ -102,7 +103,7 @@ async def _play_scenario(settings: Settings, args: argparse.Namespace) -> None:
         summary["faults_per_kind"],
         summary["records_per_source"],
     )
-    stage = await start_stage(settings, scenario)
+    stage = await start_stage(settings, scenario, sources=SOURCES)
     try:
         await asyncio.Event().wait()
     finally:
@@ -254,6 +255,8 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
             str(args.fault_rate),
             "--seed",
             str(seed),
+            "--channels",
+            args.channels,
             "--outage",
             args.outage,
             "--start-in",
@@ -265,7 +268,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     )
     base = f"http://{dev_settings.web_host}:{dev_settings.web_port}"
     print(
-        f"\nordertwin is running (logs in var/log/): a scenario of {args.orders} orders on all channels over "
+        f"\nordertwin is running (logs in var/log/): a scenario of {args.orders} orders on {args.channels} over "
         f"{args.span / 60:.0f} min (seed {seed}, fault rate {args.fault_rate:.0%}, outage {args.outage or 'none'}),\n"
         f"collected by a connector per source; alerts after {dev_settings.divergence_threshold_s:.0f} s out of step.\n"
         f"  ops page        : {base}/ops\n"
@@ -327,7 +330,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--orders", type=int, default=200, help="orders to generate")
     s.add_argument("--seed", type=int, default=7, help="seed for reproducible data")
     s.add_argument("--scenario", action="store_true", help="play one scenario on every source's simulator")
-    s.add_argument("--channels", default="all", help="scenario channels: all, or a comma list")
+    s.add_argument(
+        "--channels",
+        default=",".join(DEMO_CHANNELS),
+        help="scenario channels: a comma list, or all (default: %(default)s)",
+    )
     s.add_argument("--span", type=float, default=3600.0, help="scenario: seconds over which orders are created")
     s.add_argument("--fault-rate", type=float, default=0.02, help="scenario: share of orders with a fault")
     s.add_argument("--per-kind", type=int, default=0, help="scenario: exactly N faults of every kind (tests)")
@@ -355,6 +362,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--orders", type=int, default=2400, help="orders in the scenario")
     d.add_argument("--span", type=float, default=3600.0, help="seconds over which the orders are created")
     d.add_argument("--fault-rate", type=float, default=0.02, help="share of orders with an injected fault")
+    d.add_argument(
+        "--channels",
+        default=",".join(DEMO_CHANNELS),
+        help="channels with orders (all = also Shopee and Shopify, which the OMS/WMS cannot name)",
+    )
     d.add_argument("--seed", type=int, default=0, help="scenario seed (0 = a new one each run)")
     d.add_argument("--outage", default="jd:600:180", help="SOURCE:OFFSET_S:DURATION_S ('' for none)")
     d.set_defaults(func=cmd_dev)

@@ -31,6 +31,10 @@ DEV_DEFAULTS: dict[str, str] = {
     "ORDERTWIN_PUSH_SLACK_S": "2",
     "ORDERTWIN_PUSH_SILENCE_S": "300",
 }
+# The channels whose orders the OMS (旺店通 platform_id) and the WMS (奇门 sourcePlatformCode)
+# can name. Shopee and Shopify have no documented code in either, so every paid order of
+# theirs raises paid_not_in_oms and paid_not_in_wms: true of our mappings, noise in a demo.
+DEMO_CHANNELS: tuple[str, ...] = ("taobao", "jd", "pdd", "douyin", "kuaishou")
 FIRST_CONNECTOR_METRICS_PORT_OFFSET = 2  # connector i serves /metrics on connector_metrics_port + 2 + i
 
 
