@@ -55,7 +55,7 @@ topics: venv kafka-up ## Create every topic of the catalogue (safe to re-run)
 	$(VENV)/bin/ordertwin topics create
 
 .PHONY: run
-run: venv ## Start Kafka, topics, simulator, connector and worker; Ctrl-C stops them
+run: venv ## Kafka, topics, a scenario on every simulator, a connector per source, the worker; Ctrl-C stops them
 	$(VENV)/bin/ordertwin dev
 
 .PHONY: test
