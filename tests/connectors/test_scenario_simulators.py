@@ -115,6 +115,7 @@ async def start(
 ) -> RunningScenario:
     found = plugin(source).start_scenario_simulator
     assert found is not None
+    kw.setdefault("port", 0)  # ephemeral: never collide with a running make run or another test
     running: RunningScenario = await found(Settings(), records, outages=outages, host="127.0.0.1", clock=clock, **kw)
     if source == "shopify":
         running.simulator.faults.bucket_size = 0  # the leaky bucket is not what is tested here
