@@ -38,6 +38,7 @@ from typing import Any
 
 from connectors.scenario.model import Outage, ScenarioRecord
 from connectors.webhook_sender import Push, PushSender, SenderFaults, Sign
+from ordertwin.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +290,33 @@ class RunningScenario:
         if self.pusher is not None:
             await self.pusher.close()
         await self.running.close()
+
+
+async def serve_pull_scenario(
+    source: str,
+    simulator: Any,
+    serve: Callable[[Any, str, int], Awaitable[Any]],
+    settings: Settings,
+    records: Sequence[ScenarioRecord],
+    *,
+    identify: Identify,
+    outages: Sequence[Outage],
+    host: str | None,
+    port: int | None,
+    clock: Callable[[], datetime],
+) -> RunningScenario:
+    """Serve ``records`` on a pull platform's simulator as time passes: each released version
+    goes into the simulator's store as its raw bytes (``store.add_raw``), and the simulator
+    consults the feed for outages (``simulator.scenario``). Host/port default to settings."""
+    sink = simulator.store.add_raw
+    feed = ScenarioFeed(source, records, outages=outages, clock=clock, sink=lambda r: sink(r.value), identify=identify)
+    simulator.scenario = feed
+    running = await serve(
+        simulator,
+        settings.simulator_host if host is None else host,
+        getattr(settings, f"{source}_simulator_port") if port is None else port,
+    )
+    return RunningScenario(running, feed)
 
 
 def version_times(count: int, *, start: datetime, span_s: int, rng: random.Random) -> list[datetime]:

@@ -18,7 +18,13 @@ from typing import Any
 from connectors.jd.client import SOURCE, order_key, order_modified, to_jos_time
 from connectors.jd.simulator import JdSimulator, advance, generate_orders, serve
 from connectors.scenario.model import Outage, ScenarioRecord
-from connectors.scenario_store import RunningScenario, ScenarioFeed, record_of, utc_now, version_times
+from connectors.scenario_store import (
+    RunningScenario,
+    record_of,
+    serve_pull_scenario,
+    utc_now,
+    version_times,
+)
 from ordertwin.settings import Settings
 
 
@@ -38,16 +44,18 @@ async def start_scenario_simulator(
     **_: Any,
 ) -> RunningScenario:
     """Serve ``records`` (JOS ``OrderSearchInfo`` objects) on the JOS gateway as time passes."""
-    simulator = JdSimulator.from_settings(settings)
-    sink = simulator.store.add_raw
-    feed = ScenarioFeed(SOURCE, records, outages=outages, clock=clock, sink=lambda r: sink(r.value), identify=identify)
-    simulator.scenario = feed
-    running = await serve(
-        simulator,
-        settings.simulator_host if host is None else host,
-        settings.jd_simulator_port if port is None else port,
+    return await serve_pull_scenario(
+        SOURCE,
+        JdSimulator.from_settings(settings),
+        serve,
+        settings,
+        records,
+        identify=identify,
+        outages=outages,
+        host=host,
+        port=port,
+        clock=clock,
     )
-    return RunningScenario(running, feed)
 
 
 def sample_records(n_orders: int, *, seed: int, start: datetime, span_s: int = 5) -> list[ScenarioRecord]:

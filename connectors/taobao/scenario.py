@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.scenario.model import Outage, ScenarioRecord
-from connectors.scenario_store import RunningScenario, ScenarioFeed, utc_now
+from connectors.scenario_store import RunningScenario, serve_pull_scenario, utc_now
 from connectors.taobao.client import SOURCE, trade_key, trade_modified
 from connectors.taobao.simulator import TaobaoSimulator, serve
 from ordertwin.settings import Settings
@@ -39,13 +39,15 @@ async def start_scenario_simulator(
     **_: Any,
 ) -> RunningScenario:
     """Serve ``records`` (TOP ``Trade`` objects) on the TOP gateway as time passes."""
-    simulator = TaobaoSimulator.from_settings(settings)
-    sink = simulator.store.add_raw
-    feed = ScenarioFeed(SOURCE, records, outages=outages, clock=clock, sink=lambda r: sink(r.value), identify=identify)
-    simulator.scenario = feed
-    running = await serve(
-        simulator,
-        settings.simulator_host if host is None else host,
-        settings.taobao_simulator_port if port is None else port,
+    return await serve_pull_scenario(
+        SOURCE,
+        TaobaoSimulator.from_settings(settings),
+        serve,
+        settings,
+        records,
+        identify=identify,
+        outages=outages,
+        host=host,
+        port=port,
+        clock=clock,
     )
-    return RunningScenario(running, feed)
