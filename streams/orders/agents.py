@@ -16,6 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from sys import intern
 from typing import Any
 
 import faust
@@ -28,13 +29,14 @@ from streams.control import headers_of, is_watermark
 from streams.inventory.reservations import reservation_changes
 from streams.metrics import PipelineMetrics
 from streams.orders.divergence import alert_id, evaluate, open_alerts_of, pending_deadlines, raise_due
-from streams.orders.recovery import reconcile
+from streams.orders.recovery import Reconciler
 from streams.orders.timeline import DeadlineIndex, Watermarks
 from streams.orders.twin import Twin, apply, epoch_ms
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_LAG = 200  # records behind on an input partition that count as catching up
+REBUILD_SLICE = 2_000  # rows decoded between yields to the event loop while rebuilding
 RECENT_ALERTS = 10_000  # alerts kept in memory for GET /alerts?state=all (the topic has them all)
 
 
@@ -65,6 +67,7 @@ class TwinState:
 
     partitions: dict[int, PartitionState] = field(default_factory=dict)
     indexed: bool = False
+    generation: int = 0  # bumped on every assignment/revocation: a rebuild in flight is stale
     stale: dict[str, StaleEpisode] = field(default_factory=dict)
     last_input: float = field(default_factory=time.monotonic)  # monotonic time of the last record seen
     emitted: set[tuple[str, str]] = field(default_factory=set)  # (alert id, state) known on the topic
@@ -135,31 +138,52 @@ def register_twin(
 
     async def rebuild_index() -> None:
         """After a rebalance: reconcile episodes with the alerts topic, then rebuild the
-        deadline index and the open-alert view from the durable twin rows this worker holds."""
+        deadline index and the open-alert view from the durable twin rows this worker holds.
+
+        One pass, one decoded row at a time: a worker restarting on a million rows holds
+        only the index, never the rows (a decoded twin is ~5 KiB). It yields to the event
+        loop every ``REBUILD_SLICE`` rows so the API keeps answering, and gives up when the
+        partitions are reassigned meanwhile (the next record starts a new rebuild).
+        """
+        generation = state.generation
         owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source.get_topic_name())
         on_topic = (
             await asyncio.to_thread(read_alerts, settings, codec, alerts_topic.get_topic_name(), owned) if owned else []
         )
-        twins = [(key, codec.decode_as("OrderTwin", stored)) for key, stored in table.items()]
-        fix = reconcile(twins, on_topic, now())
+        if state.generation != generation:
+            return
+        at = now()
+        rec = Reconciler(on_topic, at)
+        fresh: dict[int, DeadlineIndex] = {}
+        open_alerts = {k: v for k, v in state.open_alerts.items() if v["subject_type"] != "order"}
+        count = 0
+        for seen, (key, stored) in enumerate(table.items(), 1):
+            twin = rec.visit(key, codec.decode_as("OrderTwin", stored))
+            pending = pending_deadlines(twin)
+            if pending:
+                index = fresh.setdefault(partition_for(key, n_partitions), DeadlineIndex())
+                for src, deadline, rule in pending:
+                    index.push(intern(src), deadline, key, intern(rule))  # 1M rows: share the strings
+                count += len(pending)
+            for alert in open_alerts_of(twin, at):
+                open_alerts[alert["alert_id"]] = alert
+            if seen % REBUILD_SLICE == 0:
+                await asyncio.sleep(0)
+                if state.generation != generation:
+                    return  # reassigned: the table we iterate may be closing under us
+        fix = rec.finish()
         repaired.clear()
         repaired.update(fix.to_store)
+        for partition, part in state.partitions.items():
+            part.index = fresh.pop(partition, DeadlineIndex())
+        for partition, index in fresh.items():
+            state.of(partition).index = index
+        state.open_alerts = open_alerts
         # fix.emitted counts the alerts recovery is about to send: they are sent here.
         state.emitted = fix.emitted - {(a["alert_id"], a["state"]) for a in fix.to_send}
         await send_alerts(fix.to_send)
         if fix.to_send or fix.to_store:
             log.warning("recovery: re-emitted %d alert(s), repaired %d twin(s)", len(fix.to_send), len(fix.to_store))
-        for part in state.partitions.values():
-            part.index.clear()
-        state.open_alerts = {k: v for k, v in state.open_alerts.items() if v["subject_type"] != "order"}
-        count = 0
-        for key, twin in twins:
-            twin = fix.to_store.get(key, twin)
-            for src, deadline, rule in pending_deadlines(twin):
-                state.of(partition_for(key, n_partitions)).index.push(src, deadline, key, rule)
-                count += 1
-            for alert in open_alerts_of(twin, now()):
-                state.open_alerts[alert["alert_id"]] = alert
         refresh_open_gauge()
         state.indexed = True
         log.info("deadline index rebuilt: %d pending deadlines", count)
@@ -259,7 +283,7 @@ def register_twin(
             message = event.message
             key, value = event.key, event.value
             state.last_input = time.monotonic()
-            if not state.indexed:
+            while not state.indexed:
                 await rebuild_index()
             if not isinstance(value, bytes):
                 continue  # tombstones are not facts; we are the topic's only writer
@@ -277,6 +301,7 @@ def register_twin(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _reindex_on_assign(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         state.indexed = False  # rebuilt from the table before the next event
+        state.generation += 1
         state.assigned_at = time.time()
         state.marker_seen.clear()
         cache.clear()  # rows of partitions we did not own may have changed elsewhere
@@ -284,6 +309,7 @@ def register_twin(
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget_on_revoke(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
+        state.generation += 1
         for tp in revoked:
             if tp.topic == source.get_topic_name():
                 state.partitions.pop(tp.partition, None)

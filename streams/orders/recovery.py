@@ -36,48 +36,77 @@ class Reconciliation:
     emitted: set[tuple[str, str]] = field(default_factory=set)  # (alert id, state) now on the topic
 
 
+class Reconciler:
+    """``reconcile`` one twin at a time, so a restart never holds every decoded row at once.
+
+    ``visit`` each durable twin once (in any order), then ``finish``; the result is the
+    same as ``reconcile`` over the whole table.
+    """
+
+    def __init__(self, on_topic: Iterable[Mapping[str, Any]], now: datetime) -> None:
+        self.now = now
+        self.out = Reconciliation()
+        self._raised_on_topic: dict[str, Mapping[str, Any]] = {}
+        self._open_ids: set[str] = set()
+        self._closed_ids: set[str] = set()
+        for alert in on_topic:
+            if alert["subject_type"] != "order":
+                continue
+            self.out.emitted.add((alert["alert_id"], alert["state"]))
+            if alert["state"] == "RAISED":
+                self._raised_on_topic[alert["alert_id"]] = alert
+
+    def visit(self, key: bytes, twin: Twin) -> Twin:
+        """Compare one twin's episodes with the topic; the twin, repaired if it had to be."""
+        out = self.out
+        raised = self._raised_on_topic  # only their ids matter to ``finish``: keep the sets small
+        self._closed_ids.update(a for a in twin.get("closed", []) if a in raised)
+        if not twin["episodes"]:
+            return twin
+        changed = False
+        episodes = []
+        for ep in twin["episodes"]:
+            if ep["alert_id"] in raised:
+                self._open_ids.add(ep["alert_id"])
+            sent = (ep["alert_id"], "RAISED") in out.emitted
+            if ep["raised"] and not sent and ep["rule"] in RULES_BY_ID:
+                alert = make_alert(twin, RULES_BY_ID[ep["rule"]], ep, "RAISED", ep["raised_at"] or self.now)
+                out.to_send.append(alert)
+                out.emitted.add((ep["alert_id"], "RAISED"))
+            elif not ep["raised"] and sent:
+                ep = {**ep, "raised": True, "raised_at": self._raised_on_topic[ep["alert_id"]]["emitted_at"]}
+                changed = True
+            episodes.append(ep)
+        if not changed:
+            return twin
+        repaired = {**twin, "episodes": episodes}
+        out.to_store[key] = repaired
+        return repaired
+
+    def finish(self) -> Reconciliation:
+        """Resolve RAISED alerts whose episode every visited row records as closed."""
+        out, now = self.out, self.now
+        for alert_id, alert in self._raised_on_topic.items():
+            if alert_id in self._open_ids or alert_id not in self._closed_ids or (alert_id, "RESOLVED") in out.emitted:
+                continue
+            resolved = dict(alert)
+            resolved.update(
+                state="RESOLVED",
+                emitted_at=now,
+                resolved_at=now,
+                duration_ms=int((now - alert["episode_started_at"]).total_seconds() * 1000),
+                details={**alert.get("details", {}), "resolved_by": "recovery"},
+            )
+            out.to_send.append(resolved)
+            out.emitted.add((alert_id, "RESOLVED"))
+        return out
+
+
 def reconcile(
     twins: Iterable[tuple[bytes, Twin]], on_topic: Iterable[Mapping[str, Any]], now: datetime
 ) -> Reconciliation:
     """Compare durable episodes with the order alerts already on the topic."""
-    out = Reconciliation()
-    raised_on_topic: dict[str, Mapping[str, Any]] = {}
-    for alert in on_topic:
-        if alert["subject_type"] != "order":
-            continue
-        out.emitted.add((alert["alert_id"], alert["state"]))
-        if alert["state"] == "RAISED":
-            raised_on_topic[alert["alert_id"]] = alert
-    open_ids: set[str] = set()
-    closed_ids: set[str] = set()
+    rec = Reconciler(on_topic, now)
     for key, twin in twins:
-        closed_ids.update(twin.get("closed", []))
-        changed = False
-        episodes = []
-        for ep in twin["episodes"]:
-            open_ids.add(ep["alert_id"])
-            sent = (ep["alert_id"], "RAISED") in out.emitted
-            if ep["raised"] and not sent and ep["rule"] in RULES_BY_ID:
-                alert = make_alert(twin, RULES_BY_ID[ep["rule"]], ep, "RAISED", ep["raised_at"] or now)
-                out.to_send.append(alert)
-                out.emitted.add((ep["alert_id"], "RAISED"))
-            elif not ep["raised"] and sent:
-                ep = {**ep, "raised": True, "raised_at": raised_on_topic[ep["alert_id"]]["emitted_at"]}
-                changed = True
-            episodes.append(ep)
-        if changed:
-            out.to_store[key] = {**twin, "episodes": episodes}
-    for alert_id, alert in raised_on_topic.items():
-        if alert_id in open_ids or alert_id not in closed_ids or (alert_id, "RESOLVED") in out.emitted:
-            continue
-        resolved = dict(alert)
-        resolved.update(
-            state="RESOLVED",
-            emitted_at=now,
-            resolved_at=now,
-            duration_ms=int((now - alert["episode_started_at"]).total_seconds() * 1000),
-            details={**alert.get("details", {}), "resolved_by": "recovery"},
-        )
-        out.to_send.append(resolved)
-        out.emitted.add((alert_id, "RESOLVED"))
-    return out
+        rec.visit(key, twin)
+    return rec.finish()

@@ -344,3 +344,101 @@ async def test_recovery_repairs_rows_in_their_own_partition(
     ]
     resolved = [CODEC.decode_as("Alert", v) for _, v in alerts.sent]
     assert [(a["rule"], a["state"]) for a in resolved] == [("paid_not_in_oms", "RESOLVED")]  # nothing repeated
+
+
+def _unraised_rows(pipeline: Pipeline, n: int) -> None:
+    """``n`` orders paid long ago and heard by nobody else: three pending deadlines each."""
+    twin = _paid_twin(raised=False)
+    for i in range(n):
+        order_id = f"taobao:{100 + i}"
+        row = {**twin, "order_id": order_id}
+        pipeline.tables["order_twin"].data[order_id.encode()] = CODEC.encode("OrderTwin", row)
+
+
+def _indexed(pipeline: Pipeline) -> list[tuple[int, bytes, str]]:
+    """Every (deadline, key, rule) entry of the twin's deadline indexes."""
+    return sorted(
+        entry
+        for part in pipeline.twin_state.partitions.values()
+        for heap in part.index._heaps.values()
+        for entry in heap
+    )
+
+
+async def test_rebuild_streams_rows_and_lets_the_loop_run(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart on a large table must not freeze the worker: the rebuild yields to the event
+    loop between slices (the API and other agents answer meanwhile) and still indexes
+    every pending deadline exactly once."""
+    import asyncio
+
+    import streams.orders.agents as agents
+    from streams.control import CONTROL_HEADER, WATERMARK
+
+    capture(pipeline, monkeypatch)
+    monkeypatch.setattr(pipeline.topics["alerts"], "send", Capture())
+    _unraised_rows(pipeline, 25)
+    _recovering(pipeline, monkeypatch, on_topic=[])
+    monkeypatch.setattr(agents, "REBUILD_SLICE", 4)
+    trace: list[str] = []
+    real_pending = agents.pending_deadlines
+
+    def pending(twin: Any) -> Any:
+        trace.append("row")
+        return real_pending(twin)
+
+    monkeypatch.setattr(agents, "pending_deadlines", pending)
+
+    async def other_work() -> None:
+        while True:
+            trace.append("tick")
+            await asyncio.sleep(0)
+
+    ticker = asyncio.ensure_future(other_work())
+    try:
+        async with pipeline.agents["track_twin"].test_context() as agent:
+            await agent.put(_watermark("carrier", NOW), key=b"wm", headers={CONTROL_HEADER: WATERMARK}, partition=0)
+            await _recovered(pipeline)
+    finally:
+        ticker.cancel()
+    rows = [i for i, what in enumerate(trace) if what == "row"]
+    assert len(rows) == 25
+    assert "tick" in trace[rows[0] : rows[-1]]  # other work ran while rows were being read
+    entries = _indexed(pipeline)
+    assert len(entries) == 75 and len(set(entries)) == 75
+    assert {key for _, key, _ in entries} == {f"taobao:{100 + i}".encode() for i in range(25)}
+
+
+async def test_rebuild_overtaken_by_a_reassignment_starts_over(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partitions reassigned while the rebuild reads the table: the half-built index is
+    dropped and the rebuild starts again on the new assignment (re-reading the alerts
+    topic) instead of declaring an index built from a table that changed under it."""
+    import streams.orders.agents as agents
+    from streams.control import CONTROL_HEADER, WATERMARK
+
+    capture(pipeline, monkeypatch)
+    monkeypatch.setattr(pipeline.topics["alerts"], "send", Capture())
+    _unraised_rows(pipeline, 12)
+    _recovering(pipeline, monkeypatch, on_topic=[])
+    reads: list[int] = []
+    monkeypatch.setattr(agents, "read_alerts", lambda *_args: reads.append(1) or [])
+    monkeypatch.setattr(agents, "REBUILD_SLICE", 3)
+    real_pending = agents.pending_deadlines
+    rows = 0
+
+    def pending(twin: Any) -> Any:
+        nonlocal rows
+        rows += 1
+        if rows == 5:
+            pipeline.twin_state.generation += 1  # what a rebalance signal does
+        return real_pending(twin)
+
+    monkeypatch.setattr(agents, "pending_deadlines", pending)
+    async with pipeline.agents["track_twin"].test_context() as agent:
+        await agent.put(_watermark("carrier", NOW), key=b"wm", headers={CONTROL_HEADER: WATERMARK}, partition=0)
+        await _recovered(pipeline)
+    assert len(reads) == 2  # the first pass gave up at its next yield and the second ran whole
+    assert rows == 6 + 12
+    entries = _indexed(pipeline)
+    assert len(entries) == 36 and len(set(entries)) == 36
