@@ -47,10 +47,10 @@ def build(settings: Settings) -> faust.App:
 
 
 def main() -> None:
-    from faust import Worker
+    from streams.app import ServiceWorker
 
     settings = Settings()
-    Worker(build(settings), loglevel="warning", quiet=True).execute_from_commandline()
+    ServiceWorker(build(settings), loglevel="warning", quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -31,14 +31,12 @@ KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run the Faust worker (normalise + twin agents, HTTP API, /metrics)."""
-    from faust import Worker
-
     from ordertwin.logs import logging_config
-    from streams.app import build
+    from streams.app import ServiceWorker, build
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build(settings)
-    worker = Worker(
+    worker = ServiceWorker(
         pipeline.app,
         loglevel=settings.log_level,
         quiet=True,

@@ -42,6 +42,19 @@ class Pipeline:
     inventory_state: Any = None
 
 
+class ServiceWorker(faust.Worker):
+    """Faust's worker without its terminal spinner.
+
+    At log level WARNING or above Faust adds a spinner handler to the root logger and sets
+    the root logger to DEBUG, so every ``logger.debug`` in aiokafka and Faust builds a
+    LogRecord on the hot path (about 12 % of a forwarding hop's CPU, measured with
+    py-spy). A service has no terminal to spin; the root logger keeps the configured level.
+    """
+
+    def on_setup_root_logger(self, logger: Any, level: int) -> None:
+        self.spinner = None
+
+
 def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
