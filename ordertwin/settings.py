@@ -46,7 +46,17 @@ class Settings(BaseSettings):
         5, ge=0, description="Worker producer linger: a few ms batches changelog and output records."
     )
     twin_cache_size: int = Field(
-        100_000, ge=0, description="Decoded twins kept in memory (the table stays the source of truth)."
+        20_000,
+        ge=0,
+        description="Decoded twins kept in memory, ~5 KiB each (the table stays the source of truth).",
+    )
+    store_block_cache_mib: int = Field(
+        32,
+        ge=1,
+        description="RocksDB block cache per table partition (Faust's default is 2 GiB each, unbounded in practice).",
+    )
+    store_write_buffer_mib: int = Field(
+        16, ge=1, description="RocksDB memtable size per table partition (two at most per partition)."
     )
     session_timeout_s: float = Field(
         10.0, gt=0, description="Consumer group session timeout: how fast a dead worker's partitions move."

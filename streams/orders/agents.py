@@ -158,7 +158,13 @@ def register_twin(
         open_alerts = {k: v for k, v in state.open_alerts.items() if v["subject_type"] != "order"}
         count = 0
         for seen, (key, stored) in enumerate(table.items(), 1):
-            twin = rec.visit(key, codec.decode_as("OrderTwin", stored))
+            if codec.is_current("OrderTwin", stored):
+                twin = codec.decode_plain("OrderTwin", stored)  # 3x faster; enough for most rows
+                if rec.needs_whole(twin):
+                    twin = codec.decode_as("OrderTwin", stored)
+            else:
+                twin = codec.decode_as("OrderTwin", stored)  # an older release's row
+            twin = rec.visit(key, twin)
             pending = pending_deadlines(twin)
             if pending:
                 index = fresh.setdefault(partition_for(key, n_partitions), DeadlineIndex())

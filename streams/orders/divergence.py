@@ -212,9 +212,15 @@ def raise_due(
 
 
 def pending_deadlines(twin: Twin) -> list[tuple[str, int, str]]:
-    """(source, deadline ms, rule) of every episode still waiting to be raised."""
+    """(source, deadline ms, rule) of every episode still waiting to be raised.
+
+    Also takes a twin decoded plain (``Codec.decode_plain``: timestamps as epoch ms), as
+    the index rebuild reads a million of them.
+    """
     return [
-        (source_of(twin, e["subsystem"]), _ms(e["deadline"]), e["rule"]) for e in twin["episodes"] if not e["raised"]
+        (source_of(twin, e["subsystem"]), d if isinstance(d := e["deadline"], int) else _ms(d), e["rule"])
+        for e in twin["episodes"]
+        if not e["raised"]
     ]
 
 

@@ -56,6 +56,13 @@ class Reconciler:
             if alert["state"] == "RAISED":
                 self._raised_on_topic[alert["alert_id"]] = alert
 
+    def needs_whole(self, twin: Twin) -> bool:
+        """Whether ``visit`` may act on this twin (re-emit, repair, or rebuild an open alert
+        from it), so it needs the twin decoded whole. Otherwise it only collects ids, and a
+        plain decode (timestamps as epoch ms) is enough."""
+        emitted = self.out.emitted
+        return any(ep["raised"] or (ep["alert_id"], "RAISED") in emitted for ep in twin["episodes"])
+
     def visit(self, key: bytes, twin: Twin) -> Twin:
         """Compare one twin's episodes with the topic; the twin, repaired if it had to be."""
         out = self.out

@@ -112,3 +112,30 @@ def test_codec_reads_with_a_reader_schema() -> None:
     codec = Codec(compile_schemas({"r.avsc": old, "r2.avsc": json.loads(json.dumps(new))}))
     _, rec = codec.decode(codec.encode("R", {"a": 1}), reader="R2")
     assert rec == {"a": 1, "b": "x"}
+
+
+def _epoch_ms(value: object) -> object:
+    """Every datetime in a decoded record as epoch milliseconds (what a plain decode gives)."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _epoch_ms(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_epoch_ms(v) for v in value]
+    return value
+
+
+def test_plain_decode_is_the_record_with_timestamps_as_epoch_ms() -> None:
+    data = CODEC.encode("OrderEvent", EVENT)
+    plain = CODEC.decode_plain("OrderEvent", data)
+    assert plain["event_time"] == int(T.timestamp() * 1000)
+    assert plain == _epoch_ms(CODEC.decode_as("OrderEvent", data))
+
+
+def test_plain_decode_refuses_other_schemas_and_old_versions() -> None:
+    data = CODEC.encode("OrderEvent", EVENT)
+    assert CODEC.is_current("OrderEvent", data) and not CODEC.is_current("OrderTwin", data)
+    with pytest.raises(DecodeError):
+        CODEC.decode_plain("OrderTwin", data)  # another schema's fingerprint
+    with pytest.raises(DecodeError):
+        CODEC.decode_plain("OrderEvent", data[:-3])  # truncated body

@@ -61,3 +61,32 @@ def test_alert_ahead_of_a_row_that_lost_its_write_is_not_resolved() -> None:
     assert fix.to_send == [] and fix.to_store == {}
     assert (wms["alert_id"], "RAISED") in fix.emitted  # a replayed raise is not repeated
     assert any(e["alert_id"] == wms["alert_id"] for e in twin["episodes"])
+
+
+def _pending_twin() -> dict[str, Any]:
+    twin, _ = apply(None, ev("CHANNEL", "PAID", 0, lines=LINES, amount_minor=100))
+    twin, _ = evaluate(twin, at_ms=0, now=NOW, default_threshold_s=600)
+    return twin
+
+
+def test_a_plain_decoded_twin_gives_the_same_deadlines() -> None:
+    """The rebuild reads most rows plain (timestamps as epoch ms): same index entries."""
+    from streams.orders.divergence import pending_deadlines
+    from tests.helpers import CODEC
+
+    twin = _pending_twin()
+    data = CODEC.encode("OrderTwin", twin)
+    whole, plain = CODEC.decode_as("OrderTwin", data), CODEC.decode_plain("OrderTwin", data)
+    assert len(pending_deadlines(whole)) == 3
+    assert pending_deadlines(plain) == pending_deadlines(whole)
+
+
+def test_recovery_asks_for_the_whole_twin_only_when_it_may_act() -> None:
+    from streams.orders.recovery import Reconciler
+
+    pending = _pending_twin()
+    raised, wms = _raised_twin()
+    assert not Reconciler([], NOW).needs_whole(pending)  # nothing to send, repair or show
+    assert Reconciler([], NOW).needs_whole(raised)  # its open alerts are rebuilt from it
+    on_topic = [{**wms, "alert_id": e["alert_id"]} for e in pending["episodes"][:1]]
+    assert Reconciler(on_topic, NOW).needs_whole(pending)  # the topic says raised: repaired
