@@ -8,33 +8,44 @@ outputs, write the row. In-band WMS Watermark records on inventory.events drive 
 timer as in the twin: a watermark advance pops only the deadlines it passed (O(due)); the
 deadline index is rebuilt from the durable rows when partitions are assigned.
 
-Crash safety (at least once): outputs are sent before the row is written, and a fact that
-changes nothing re-publishes its SKU's levels once per assignment, so a level lost in a
-crash is repaired when the facts after the last commit are read again.
+Crash safety (at least once): outputs are sent before the row is written, rows are written
+before the records are acked, and a fact that changes nothing re-publishes its SKU's levels
+once per assignment, so a level lost in a crash is repaired when the facts after the last
+commit are read again.
+
+Cost: a fact costs O(lines of its order) (``book.Book``), and each SKU row a batch changed
+is encoded and written once per batch, not once per fact (the row holds every open line
+and every settled stamp of the retention: rewriting it per fact made a hot SKU quadratic).
+A batch is what is already waiting: it ends when the stream's queue is empty, after
+``BATCH_MAX`` records or after ``BATCH_S``, so a lone record is written at once; outputs are
+sent as each record is read, only the row write and the ack wait for the batch. Faust
+writes a table row to the partition of the *current event*: each row is written with an
+event of its own partition set as current.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import faust
+from faust.types import EventT
 
 from ordertwin.avro import Codec
 from ordertwin.errors import DecodeError
 from ordertwin.settings import Settings
 from streams.control import headers_of, is_watermark
 from streams.inventory import rules, stock
-from streams.inventory.core import step
+from streams.inventory.book import Book
 from streams.inventory.metrics import InventoryMetrics
 from streams.inventory.recovery import Reconciliation, reconcile
 from streams.inventory.rules import Config
-from streams.inventory.stock import State
 from streams.metrics import PipelineMetrics
 from streams.orders.agents import PartitionState, partition_for, read_alerts
 from streams.orders.twin import epoch_ms
@@ -43,6 +54,10 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 ROW_CACHE = 10_000  # decoded SKU rows kept in memory
+BATCH_MAX = 1000  # records per batch at most (rows written, records acked, once per batch)
+BATCH_S = 0.25  # a batch's rows are written at the latest this long after its first record
+
+Event = EventT[Any]
 
 
 class AlertBook(Protocol):
@@ -75,6 +90,50 @@ def reservation_sender(
             metrics.reservations_sent.labels(change["state"]).inc()
 
     return send
+
+
+def more_waiting(stream: faust.StreamT[Any]) -> bool:
+    """Records already delivered to the agent and not read yet: the batch can grow."""
+    queue = getattr(stream.channel, "queue", None)
+    return queue is not None and not queue.empty()
+
+
+def set_current_event(stream: faust.StreamT[Any], event: Event | None) -> None:
+    """Faust takes a table write's partition (store and changelog) from the current event."""
+    cast(faust.Stream[Any], stream)._set_current_event(event)
+
+
+@dataclass
+class Batch:
+    """Records read but not yet acked, and the rows they changed, not yet written."""
+
+    events: list[Event] = field(default_factory=list)
+    unwritten: dict[bytes, Book] = field(default_factory=dict)
+    dirty: dict[bytes, Event | None] = field(default_factory=dict)  # key -> written under
+    started: float = 0.0
+    busy: bool = False  # a record is being processed: no flush from outside
+
+    def add(self, event: Event) -> None:
+        if not self.events:
+            self.started = time.monotonic()
+        self.events.append(event)
+
+    def age(self) -> float:
+        return time.monotonic() - self.started if self.events else 0.0
+
+    def mark(self, key: bytes, book: Book, event: Event | None) -> None:
+        self.unwritten[key] = book
+        if event is not None or key not in self.dirty:
+            self.dirty[key] = event
+
+    def forget_unwritten(self) -> None:
+        self.unwritten.clear()
+        self.dirty.clear()
+
+    def forget(self) -> None:
+        self.events.clear()
+        self.forget_unwritten()
+        self.busy = False
 
 
 @dataclass
@@ -117,37 +176,37 @@ def register_inventory(
     n_partitions = settings.partitions
     m = inventory_metrics
 
-    cache: OrderedDict[bytes, State] = OrderedDict()  # decoded rows; this agent is the table's only writer
+    cache: OrderedDict[bytes, Book] = OrderedDict()  # decoded rows; this agent is the table's only writer
+    batch = Batch()
 
-    def load(key: bytes) -> State | None:
-        row = cache.get(key)
-        if row is not None:
+    def load(key: bytes) -> Book | None:
+        book = batch.unwritten.get(key) or cache.get(key)
+        if book is not None:
+            cache[key] = book
             cache.move_to_end(key)
-            return row
+            return book
         stored = table.get(key)
         if stored is None:
             return None
-        row = codec.decode_as("StockState", stored)
-        remember(key, row)
-        return row
+        book = Book(codec.decode_as("StockState", stored))
+        remember(key, book)
+        return book
 
-    def remember(key: bytes, row: State) -> None:
-        cache[key] = row
+    def remember(key: bytes, book: Book) -> None:
+        cache[key] = book
         cache.move_to_end(key)
         if len(cache) > ROW_CACHE:
-            cache.popitem(last=False)
+            cache.popitem(last=False)  # an unwritten row stays in the batch until written
 
-    def observe(row: State) -> None:
+    def observe(sku: str, holding: dict[str, rules.Condition], open_lines: int) -> None:
         """Per-SKU facts behind the gauges (memory only; labels stay bounded)."""
-        sku = row["sku"]
-        holding = rules.conditions(row, config)
         for flag, bucket in ((rules.OVERSELL, state.oversold), (rules.LOW_STOCK, state.low)):
             if flag in holding:
                 bucket.add(sku)
             else:
                 bucket.discard(sku)
         state.diverged[sku] = sum(1 for k in holding if k.startswith(rules.STOCK_DIVERGENCE))
-        state.open_lines[sku] = stock.open_reservations(row)
+        state.open_lines[sku] = open_lines
 
     def refresh_gauges() -> None:
         m.skus_oversold.set(len(state.oversold))
@@ -155,9 +214,31 @@ def register_inventory(
         m.skus_diverged.set(sum(state.diverged.values()))
         m.reservations_open.set(sum(state.open_lines.values()))
 
-    def store(key: bytes, row: State) -> None:
-        table[key] = codec.encode("StockState", row)
-        remember(key, row)
+    def store(key: bytes, book: Book, event: Event | None) -> None:
+        """The row is to be written with the batch, under ``event``'s partition (None: the
+        key's own partition, with the first record of the batch read from it)."""
+        batch.mark(key, book, event)
+        remember(key, book)
+
+    async def flush(stream: faust.StreamT[Any]) -> None:
+        """Write every row the batch changed, once, then ack the batch's records."""
+        previous = stream.current_event  # the stream's own, put back: the iterator may be mid-record
+        first_of: dict[int, Event] = {}  # partition -> a record of the batch read from it
+        for read in batch.events:
+            first_of.setdefault(read.message.partition, read)
+        for key, under in list(batch.dirty.items()):
+            event = under if under is not None else first_of.get(partition_for(key, n_partitions))
+            if event is None:
+                continue  # a repaired row of a partition with nothing read yet: with a later batch
+            set_current_event(stream, event)  # Faust writes the row to the current event's partition
+            table[key] = codec.encode("StockState", batch.unwritten.pop(key).row)
+            del batch.dirty[key]
+        set_current_event(stream, previous)
+        events, batch.events = batch.events, []
+        for done in events:
+            await stream.ack(done)
+        if events:
+            refresh_gauges()
 
     async def rebuild_index() -> None:
         """After a rebalance: reconcile SKU episodes with the alerts topic, then rebuild the
@@ -167,6 +248,7 @@ def register_inventory(
             await asyncio.to_thread(read_alerts, settings, codec, alerts_topic.get_topic_name(), owned) if owned else []
         )
         cache.clear()  # rows of partitions we did not own may have moved on elsewhere
+        batch.forget_unwritten()  # repairs still waiting for their partition: redone below if still ours
         rows = [
             (key, codec.decode_as("StockState", stored))
             for key, stored in table.items()
@@ -174,7 +256,7 @@ def register_inventory(
         ]
         fix = reconcile(rows, on_topic, now(), config) if owned else Reconciliation()
         for key, row in fix.to_store.items():
-            store(key, row)
+            store(key, Book(row), None)
         state.emitted = fix.emitted
         await send_alerts(fix.to_send)
         if fix.to_send or fix.to_store:
@@ -200,7 +282,7 @@ def register_inventory(
             if alert_book is not None:
                 for alert in rules.open_alerts_of(row, now(), config):
                     alert_book.open_alerts[alert["alert_id"]] = alert
-            observe(row)
+            observe(row["sku"], rules.conditions(row, config), stock.open_reservations(row))
         refresh_gauges()
         state.indexed = True
         log.info("inventory deadline index rebuilt: %d pending deadlines", count)
@@ -227,7 +309,8 @@ def register_inventory(
             await commands_topic.send(key=command["sku"].encode(), value=codec.encode("ChannelStockLock", command))
             m.commands.labels(command["channel"]).inc()
 
-    async def on_watermark(partition: int, value: bytes) -> None:
+    async def on_watermark(event: Event, value: bytes) -> None:
+        partition = event.message.partition
         wm = codec.decode_as("Watermark", value)
         if wm["source"] != rules.WMS_SOURCE:
             return
@@ -239,63 +322,90 @@ def register_inventory(
         source_wm = part.watermarks.get(rules.WMS_SOURCE)
         assert source_wm is not None
         for key, _episode in part.index.pop_due(rules.WMS_SOURCE, source_wm):
-            row = load(key)
-            if row is None:
+            book = load(key)
+            if book is None:
                 continue
-            raised_row, alerts = rules.raise_due(row, part.watermarks.get, now(), config)
+            raised_row, alerts = rules.raise_due(book.row, part.watermarks.get, now(), config)
             if alerts:
                 await send_alerts(alerts)
-                store(key, raised_row)
+                book.replace(raised_row)
+                store(key, book, event)  # the index of a partition holds only that partition's keys
 
-    async def on_fact(partition: int, kind: str, fact: dict[str, Any]) -> None:
+    async def on_fact(event: Event, kind: str, fact: dict[str, Any]) -> None:
+        partition = event.message.partition
         sku = fact["sku"]
         key = sku.encode()
-        row = load(key)
-        old = row if row is not None else stock.empty(sku)
+        loaded = load(key)
+        book = loaded if loaded is not None else Book(stock.empty(sku))
+        before = set(rules.pending_deadlines(book.row))
         if kind == "change":
-            outcome = step(old, config=config, now=now(), change=fact)
+            outcome = book.step(config=config, now=now(), change=fact)
             m.reservation_changes.labels(fact["state"], "applied" if outcome.changed else "ignored").inc()
         else:
-            outcome = step(old, config=config, now=now(), event=fact)
+            outcome = book.step(config=config, now=now(), event=fact)
             m.stock_facts.labels(fact["kind"], "applied" if outcome.changed else "ignored").inc()
         if not outcome.changed:
-            if row is not None and sku not in state.republished:
+            if loaded is not None and sku not in state.republished:
                 state.republished.add(sku)  # after a crash, the lost sends were for facts read again
-                await send_levels(partition, list(row["levels"].values()))
+                await send_levels(partition, list(book.row["levels"].values()))
             return
         part = state.of(partition)
         new, raised = rules.raise_due(outcome.state, part.watermarks.get, now(), config)
-        before = set(rules.pending_deadlines(old))
+        book.replace(new)
         for src, deadline, episode_key in rules.pending_deadlines(new):
             if (src, deadline, episode_key) not in before:
                 part.index.push(src, deadline, key, episode_key)
         await send_alerts(outcome.resolved + raised)
         await send_levels(partition, outcome.levels)
         await send_commands(outcome.commands)
-        store(key, new)
-        observe(new)
-        refresh_gauges()
+        store(key, book, event)  # written with the batch, after these sends
+        observe(sku, book.conditions(config), book.open_reservations())
 
     reservations_name = reservations_topic
 
+    async def on_record(event: Event) -> None:
+        message = event.message
+        value = event.value
+        if not isinstance(value, bytes):
+            return  # tombstones are not facts
+        try:
+            if is_watermark(headers_of(message)):
+                await on_watermark(event, value)
+            elif message.topic == reservations_name:
+                await on_fact(event, "change", codec.decode_as("ReservationChange", value))
+            else:
+                await on_fact(event, "event", codec.decode_as("InventoryEvent", value))
+        except DecodeError:
+            log.error("undecodable record on %s[%s]@%s; skipped", message.topic, message.partition, message.offset)
+            m.stock_facts.labels("UNDECODABLE", "ignored").inc()
+
+    async def flush_when_idle(stream: faust.StreamT[Any]) -> None:
+        """Write a batch the agent left waiting for a record that does not come (its last
+        record's queue was cleared by a rebalance): Faust waits for the acks to revoke."""
+        while True:
+            await asyncio.sleep(BATCH_S)
+            if batch.events and not batch.busy and batch.age() >= BATCH_S:
+                await flush(stream)
+
     async def track_stock(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            message = event.message
-            value = event.value
-            if not state.indexed:
-                await rebuild_index()
-            if not isinstance(value, bytes):
-                continue  # tombstones are not facts
-            try:
-                if is_watermark(headers_of(message)):
-                    await on_watermark(message.partition, value)
-                elif message.topic == reservations_name:
-                    await on_fact(message.partition, "change", codec.decode_as("ReservationChange", value))
-                else:
-                    await on_fact(message.partition, "event", codec.decode_as("InventoryEvent", value))
-            except DecodeError:
-                log.error("undecodable record on %s[%s]@%s; skipped", message.topic, message.partition, message.offset)
-                m.stock_facts.labels("UNDECODABLE", "ignored").inc()
+        stream.enable_acks = False  # acked by flush(), once the batch's rows are written
+        idle = asyncio.ensure_future(flush_when_idle(stream))
+        try:
+            async for event in stream.events():
+                batch.busy = True
+                if not state.indexed:
+                    if batch.events:
+                        await flush(stream)  # rows of the previous assignment first
+                    await rebuild_index()
+                await on_record(event)
+                batch.add(event)
+                if not more_waiting(stream) or len(batch.events) >= BATCH_MAX or batch.age() >= BATCH_S:
+                    await flush(stream)
+                batch.busy = False
+        finally:
+            idle.cancel()
+            cache.clear()  # a record cut short may have changed its row in memory: read again
+            batch.forget()
 
     agent = app.agent(source, name="track_stock")(track_stock)
 

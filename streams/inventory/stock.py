@@ -32,7 +32,7 @@ when; a late movement that explains the gap, or a later consistent snapshot, cle
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -280,17 +280,27 @@ class Totals:
     open_by_channel: dict[str, int]
 
 
-def levels(state: State) -> dict[str, Level]:
-    """Warehouse -> InventoryLevel ('*' carries demand not allocated to a warehouse yet)."""
+def held_units(state: State) -> dict[str, dict[str, int]]:
+    """Warehouse -> channel -> units held by open lines (only warehouses holding some)."""
     held: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for key, units in line_holds(state).items():
         line = state["open"][key]
         held[line["warehouse"]][line["channel"]] += units
+    return {wh: dict(by) for wh, by in held.items()}
+
+
+def levels(state: State, held: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Level]:
+    """Warehouse -> InventoryLevel ('*' carries demand not allocated to a warehouse yet).
+
+    ``held`` (``held_units(state)`` when not given) lets a caller that keeps it up to date
+    (``book.Book``) skip walking every open line."""
+    if held is None:
+        held = held_units(state)
     out: dict[str, Level] = {}
     for wh in sorted(set(state["warehouses"]) | set(held) | set(state["levels"])):
         w = state["warehouses"].get(wh)
         have = on_hand(w) if w is not None else 0
-        by_channel = {ch: n for ch, n in sorted(held[wh].items()) if n}
+        by_channel = {ch: n for ch, n in sorted(held.get(wh, {}).items()) if n}
         reserved = sum(by_channel.values())
         out[wh] = {
             "sku": state["sku"],

@@ -234,3 +234,128 @@ async def test_a_late_movement_within_the_threshold_raises_nothing(
         await put_event(p, agent, movement("HZ01", -5, 2, eid="late"))
         await put_watermark(p, agent, 60)
     assert caps["alerts"].sent == []
+
+
+# --- batches: each changed row written once, to its own partition, after the outputs ---------
+
+
+class Log:
+    """One ordered record of outputs sent, table rows written and records acked."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, Any]] = []
+
+    def of(self, kind: str) -> list[Any]:
+        return [what for k, what in self.entries if k == kind]
+
+    def index(self, kind: str) -> list[int]:
+        return [i for i, (k, _) in enumerate(self.entries) if k == kind]
+
+
+@pytest.fixture
+def log(pipeline: Pipeline, caps: dict[str, Capture], monkeypatch: pytest.MonkeyPatch) -> Log:
+    import faust
+
+    out = Log()
+    for name, cap in caps.items():
+
+        async def send(key: bytes | None = None, value: bytes = b"", cap: Capture = cap, **kw: Any) -> None:
+            out.entries.append(("send", key))
+            await cap(key=key, value=value, **kw)
+
+        monkeypatch.setattr(pipeline.topics[name], "send", send)
+    table = pipeline.tables["stock"]
+    changelog = table.send_changelog
+
+    def send_changelog(partition: int | None, key: Any, value: Any, *args: Any, **kw: Any) -> Any:
+        out.entries.append(("write", (partition, key)))
+        return changelog(partition, key, value, *args, **kw)
+
+    monkeypatch.setattr(table, "send_changelog", send_changelog)
+    ack = faust.Stream.ack
+
+    async def logged_ack(self: Any, event: Any) -> bool:
+        out.entries.append(("ack", (event.message.partition, event.message.offset)))
+        return await ack(self, event)
+
+    monkeypatch.setattr(faust.Stream, "ack", logged_ack)
+    return out
+
+
+async def put_batch(p: Pipeline, agent: Any, log: Log, facts: list[tuple[int, dict[str, Any]]]) -> None:
+    """Queue the facts at once (as a busy partition would deliver them), wait for their acks."""
+    import asyncio
+
+    agent.original_channel = p.app.topic(p.catalogue.inventory_events.name)
+    want = len(log.of("ack")) + len(facts)
+    for partition, record in facts:
+        await agent.put(
+            CODEC.encode("InventoryEvent", record), key=record["sku"].encode(), partition=partition, wait=False
+        )
+    for _ in range(500):
+        if len(log.of("ack")) >= want:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {len(log.of('ack'))} of {want} records acked: {log.entries}")
+
+
+BATCH = [
+    (1, snapshot("HZ01", 10, 0, sku="A")),
+    (2, snapshot("HZ01", 20, 0, sku="B")),
+    (1, movement("HZ01", -1, 1, eid="a1", sku="A")),
+    (1, movement("HZ01", -2, 2, eid="a2", sku="A")),
+    (2, movement("HZ01", 5, 3, eid="b1", sku="B")),
+]
+
+
+async def test_a_batch_writes_each_changed_row_once_to_its_own_partition_after_its_outputs(
+    pipeline: Pipeline, log: Log
+) -> None:
+    p = pipeline
+    async with p.agents["track_stock"].test_context() as agent:
+        await put_batch(p, agent, log, BATCH)
+    writes = log.of("write")
+    assert sorted(writes) == [(1, b"A"), (2, b"B")]  # once per batch, each under its SKU's partition
+    assert len(log.of("send")) == len(BATCH)  # one level per fact, sent as each fact was read
+    assert max(log.index("send")) < min(log.index("write"))  # outputs, then rows
+    assert max(log.index("write")) < min(log.index("ack"))  # rows, then acks
+    assert sorted(log.of("ack")) == [(1, 0), (1, 2), (1, 3), (2, 1), (2, 4)]
+    table = p.tables["stock"]
+    assert stock_levels(table, b"A") == 7 and stock_levels(table, b"B") == 25
+
+
+async def test_negative_control_without_setting_the_current_event_rows_land_in_the_wrong_partition(
+    pipeline: Pipeline, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above sees a misplaced row: written under whatever event happens to be current
+    (the batch's last, partition 2), SKU A's row goes to partition 2."""
+    monkeypatch.setattr("streams.inventory.agents.set_current_event", lambda stream, event: None)
+    p = pipeline
+    async with p.agents["track_stock"].test_context() as agent:
+        await put_batch(p, agent, log, BATCH)
+    assert sorted(log.of("write")) == [(2, b"A"), (2, b"B")]
+
+
+async def test_a_lone_record_is_written_and_acked_at_once(pipeline: Pipeline, log: Log) -> None:
+    p = pipeline
+    async with p.agents["track_stock"].test_context() as agent:
+        await put_batch(p, agent, log, BATCH[:1])
+        assert log.of("write") == [(1, b"A")] and log.of("ack") == [(1, 0)]
+        await put_batch(p, agent, log, [(1, movement("HZ01", -1, 1, eid="a1", sku="A"))])
+        assert log.of("write") == [(1, b"A"), (1, b"A")]
+
+
+def stock_levels(table: Any, key: bytes) -> int:
+    row = CODEC.decode_as("StockState", table[key])
+    return int(row["levels"]["HZ01"]["on_hand"])
+
+
+async def test_a_batch_left_waiting_for_a_record_that_never_comes_is_written_by_the_idle_flush(
+    pipeline: Pipeline, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebalance clears the queue the agent saw non-empty: Faust then waits for the acks."""
+    monkeypatch.setattr("streams.inventory.agents.more_waiting", lambda stream: True)
+    p = pipeline
+    async with p.agents["track_stock"].test_context() as agent:
+        await put_batch(p, agent, log, BATCH[:1])
+    assert log.of("write") == [(1, b"A")] and log.of("ack") == [(1, 0)]
