@@ -16,9 +16,10 @@ commit are read again.
 Cost: a fact costs O(lines of its order) (``book.Book``), and each SKU row a batch changed
 is encoded and written once per batch, not once per fact (the row holds every open line
 and every settled stamp of the retention: rewriting it per fact made a hot SKU quadratic).
-A batch is what is already waiting: it ends when the stream's queue is empty, after
-``BATCH_MAX`` records or after ``BATCH_S``, so a lone record is written at once; outputs are
-sent as each record is read, only the row write and the ack wait for the batch. Faust
+A batch ends ``BATCH_S`` after its first record or at ``BATCH_MAX`` records: a SKU's row
+is written at most about 1/``BATCH_S`` times a second however hot the SKU. Outputs are
+sent as each record is read; only the row write and the ack wait for the batch (so
+GET /inventory, which reads the table, can be up to ``BATCH_S`` behind the levels). Faust
 writes a table row to the partition of the *current event*: each row is written with an
 event of its own partition set as current.
 """
@@ -54,8 +55,8 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 ROW_CACHE = 10_000  # decoded SKU rows kept in memory
-BATCH_MAX = 1000  # records per batch at most (rows written, records acked, once per batch)
-BATCH_S = 0.25  # a batch's rows are written at the latest this long after its first record
+BATCH_MAX = 2000  # records per batch at most (rows written, records acked, once per batch)
+BATCH_S = 0.2  # a batch's rows are written this long after its first record
 
 Event = EventT[Any]
 
@@ -90,12 +91,6 @@ def reservation_sender(
             metrics.reservations_sent.labels(change["state"]).inc()
 
     return send
-
-
-def more_waiting(stream: faust.StreamT[Any]) -> bool:
-    """Records already delivered to the agent and not read yet: the batch can grow."""
-    queue = getattr(stream.channel, "queue", None)
-    return queue is not None and not queue.empty()
 
 
 def set_current_event(stream: faust.StreamT[Any], event: Event | None) -> None:
@@ -231,8 +226,8 @@ def register_inventory(
             if event is None:
                 continue  # a repaired row of a partition with nothing read yet: with a later batch
             set_current_event(stream, event)  # Faust writes the row to the current event's partition
-            table[key] = codec.encode("StockState", batch.unwritten.pop(key).row)
-            del batch.dirty[key]
+            table[key] = codec.encode("StockState", batch.unwritten[key].row)
+            del batch.unwritten[key], batch.dirty[key]
         set_current_event(stream, previous)
         events, batch.events = batch.events, []
         for done in events:
@@ -380,12 +375,17 @@ def register_inventory(
             m.stock_facts.labels("UNDECODABLE", "ignored").inc()
 
     async def flush_when_idle(stream: faust.StreamT[Any]) -> None:
-        """Write a batch the agent left waiting for a record that does not come (its last
-        record's queue was cleared by a rebalance): Faust waits for the acks to revoke."""
+        """Write a batch whose age is up while the agent waits for a record (at low load;
+        after a rebalance cleared the queue, Faust waits for these acks to revoke)."""
         while True:
-            await asyncio.sleep(BATCH_S)
+            await asyncio.sleep(BATCH_S / 4)
             if batch.events and not batch.busy and batch.age() >= BATCH_S:
-                await flush(stream)
+                try:
+                    await flush(stream)
+                except Exception as exc:  # not silently: nothing would be written or acked any more
+                    log.exception("inventory: writing a batch failed")
+                    await app.crash(exc)
+                    return
 
     async def track_stock(stream: faust.StreamT[Any]) -> None:
         stream.enable_acks = False  # acked by flush(), once the batch's rows are written
@@ -399,11 +399,16 @@ def register_inventory(
                     await rebuild_index()
                 await on_record(event)
                 batch.add(event)
-                if not more_waiting(stream) or len(batch.events) >= BATCH_MAX or batch.age() >= BATCH_S:
+                if len(batch.events) >= BATCH_MAX or batch.age() >= BATCH_S:
                     await flush(stream)
                 batch.busy = False
         finally:
             idle.cancel()
+            if batch.events and not batch.busy:  # stopped between records: the batch is whole
+                try:
+                    await flush(stream)
+                except Exception:  # stopping anyway: the records were not acked, they are read again
+                    log.exception("inventory: could not write the last batch on stop")
             cache.clear()  # a record cut short may have changed its row in memory: read again
             batch.forget()
 
