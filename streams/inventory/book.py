@@ -44,8 +44,7 @@ def _settleable(lines: Iterable[Line]) -> bool:
     seen = list(lines)
     if not seen or any(ln["state"] == RESERVED for ln in seen):
         return False
-    expected = max(ln["order_lines"] for ln in seen)
-    return set(range(expected)) <= {ln["line"] for ln in seen}
+    return stock.expected_lines(seen) <= {ln["line"] for ln in seen}
 
 
 class Book:

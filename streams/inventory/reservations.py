@@ -51,6 +51,7 @@ TARGET_FIELDS = (
     "paid_at",
     "shipped_at",
     "order_lines",
+    "sku_lines",
 )
 
 
@@ -119,6 +120,7 @@ def line_targets(twin: Twin) -> dict[tuple[str, int], Change]:
     paid = _dt(paid_at_ms(twin), tz)
     shipped = _dt(shipped_at_ms(twin), tz)
     out: dict[tuple[str, int], Change] = {}
+    on_sku = sku_lines(twin)
     for index, line in enumerate(twin["lines"]):
         qty = int(line["qty"])
         if qty <= 0 or not line.get("sku"):
@@ -134,7 +136,18 @@ def line_targets(twin: Twin) -> dict[tuple[str, int], Change]:
             "paid_at": paid,
             "shipped_at": shipped if state != RELEASED_CANCELLED else None,
             "order_lines": len(twin["lines"]),
+            "sku_lines": on_sku[str(line["sku"])],
         }
+    return out
+
+
+def sku_lines(twin: Twin) -> dict[str, list[int]]:
+    """SKU -> indices of the order's lines on it that hold stock (qty > 0): what a SKU's
+    stock row will hear of, so it knows when the order is complete there."""
+    out: dict[str, list[int]] = {}
+    for index, line in enumerate(twin["lines"]):
+        if int(line["qty"]) > 0 and line.get("sku"):
+            out.setdefault(str(line["sku"]), []).append(index)
     return out
 
 
@@ -162,6 +175,11 @@ def reservation_changes(old: Twin | None, new: Twin) -> list[Change]:
             changes.append({**target, **stamp})
     for key, previous in before.items():
         if key not in after and previous["state"] == RESERVED:  # shipped or returned goods stay so
-            removed = {"state": RELEASED_CANCELLED, "shipped_at": None, "order_lines": len(new["lines"])}
+            removed = {
+                "state": RELEASED_CANCELLED,
+                "shipped_at": None,
+                "order_lines": len(new["lines"]),
+                "sku_lines": sku_lines(new).get(previous["sku"], []),
+            }
             changes.append({**previous, **removed, **stamp})
     return changes

@@ -32,7 +32,7 @@ when; a late movement that explains the gap, or a later consistent snapshot, cle
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -108,6 +108,7 @@ def line_of(change: dict[str, Any]) -> Line:
         "paid_ms": ms(paid) if paid is not None else None,
         "shipped_ms": ms(shipped) if shipped is not None else None,
         "order_lines": int(change.get("order_lines") or 0),
+        "sku_lines": list(change["sku_lines"]) if change.get("sku_lines") is not None else None,
     }
 
 
@@ -250,6 +251,17 @@ def line_holds(state: State) -> dict[str, int]:
     return out
 
 
+def expected_lines(lines: Sequence[Line]) -> set[int]:
+    """The lines of one order this SKU's row must have heard of before the order settles:
+    its lines on this SKU, as the latest change says (a row only ever hears of those).
+    Changes written before ``sku_lines`` existed say only how many lines the order has:
+    then every line is waited for (so an order spanning several SKUs never settled)."""
+    latest = max(lines, key=lambda ln: (ln["at_ms"], ln["version"]))
+    if latest.get("sku_lines") is not None:
+        return set(latest["sku_lines"])
+    return set(range(max(ln["order_lines"] for ln in lines)))
+
+
 def settle(state: State) -> State:
     """Move the lines of orders with no RESERVED line left to ``settled`` (only once every
     line of the order is here: a sibling still on its way could need the WMS's shipped
@@ -258,8 +270,7 @@ def settle(state: State) -> State:
     for lines in _by_order(state).values():
         if any(ln["state"] == RESERVED for _, ln in lines):
             continue
-        expected = max(ln["order_lines"] for _, ln in lines)
-        if set(range(expected)) <= {ln["line"] for _, ln in lines}:
+        if expected_lines([ln for _, ln in lines]) <= {ln["line"] for _, ln in lines}:
             done.extend(k for k, _ in lines)
     if not done:
         return state

@@ -147,3 +147,32 @@ def test_any_arrival_order_ends_at_the_final_twins_targets(prefix: int, data: st
         for key, line in row["open"].items():
             if (sku, line["line"]) not in targets:
                 assert line["state"] != "RESERVED", key  # nothing stays promised that the twin dropped
+
+
+def test_an_order_on_two_skus_settles_in_each_skus_row() -> None:
+    """Each SKU's row only hears of the order's lines on that SKU: once they are released
+    the order settles there (it used to wait for the other SKU's line forever, so every
+    multi-SKU order stayed in ``open`` and the row grew without bound)."""
+    _, sent = run([PAID, ev("WMS", "OUTBOUND", 30, warehouse="HZ01"), ev("CARRIER", "IN_TRANSIT", 60)])
+    assert {(c["sku"], tuple(c["sku_lines"])) for c in sent} == {("A", (0,)), ("B", (1,))}
+    for sku in ("A", "B"):
+        row = stock.empty(sku)
+        for change in (c for c in sent if c["sku"] == sku):
+            row = fold(row, CONFIG, change=change)
+        assert row["open"] == {} and len(row["settled"]) == 1
+        # What a change written before sku_lines existed did: wait for every line of the order.
+        old_row = stock.empty(sku)
+        for change in (c for c in sent if c["sku"] == sku):
+            old_row = fold(old_row, CONFIG, change={**change, "sku_lines": None})
+        assert len(old_row["open"]) == 1 and old_row["settled"] == {}
+
+
+def test_a_line_moved_to_another_sku_leaves_the_old_sku_settled() -> None:
+    moved = [{**TWO_LINES[0]}, {**TWO_LINES[1], "sku": "A"}]  # the channel edits line 1 to SKU A
+    _, sent = run([PAID, ev("CHANNEL", "PAID", 2, lines=moved), ev("CHANNEL", "CANCELLED", 3)])
+    b_changes = [c for c in sent if c["sku"] == "B"]
+    assert [(c["state"], c["sku_lines"]) for c in b_changes] == [("RESERVED", [1]), ("RELEASED_CANCELLED", [])]
+    row = stock.empty("B")
+    for change in b_changes:
+        row = fold(row, CONFIG, change=change)
+    assert row["open"] == {}
