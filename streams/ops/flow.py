@@ -67,11 +67,16 @@ class TwinFlowSensor(Sensor):
         if not isinstance(value, bytes) or is_watermark(headers):
             return False
         try:
-            record = self.codec.decode_as("OrderEvent", value)
+            # Plain: the agent has decoded this record already; three fields are needed here.
+            record = self.codec.decode_plain("OrderEvent", value)
         except OrdertwinError:
-            return False
+            try:
+                record = self.codec.decode_as("OrderEvent", value)  # an older release's event
+            except OrdertwinError:
+                return False
         system = str(record["system"])
         self.metrics.twin_facts.labels(system, str(record["status"])).inc()
-        delay = self.clock() - record["event_time"].timestamp()
+        at = record["event_time"]
+        delay = self.clock() - (at / 1000 if isinstance(at, int) else at.timestamp())
         self.metrics.event_to_twin.labels(system).observe(max(delay, 0.0))
         return True
