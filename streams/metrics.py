@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -115,3 +118,14 @@ class PipelineMetrics:
                 registry=registry,
             ),
         )
+
+    def observe_fact(self, record: Mapping[str, Any], now: datetime) -> None:
+        """The order flow as the twin sees it, for one OrderEvent it has applied: facts by
+        system and status (``WMS``/``OUTBOUND`` is the outbound volume the shipping-status
+        gap is relative to) and the fact's event time to now (*channel to twin* for
+        ``CHANNEL``: the order sync delay indicator). Called by the twin agent with the
+        record it decoded: a Faust sensor decoding every record again cost ~2.5 % of the
+        worker's CPU."""
+        system = str(record["system"])
+        self.twin_facts.labels(system, str(record["status"])).inc()
+        self.event_to_twin.labels(system).observe(max((now - record["event_time"]).total_seconds(), 0.0))

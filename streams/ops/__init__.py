@@ -5,8 +5,8 @@
 - ``/ops/indicators``      health indicators as JSON (see :mod:`streams.ops.indicators`)
 
 The page itself polls ``/health``, ``/alerts`` and ``/ops/indicators`` every few seconds and
-looks orders up through ``/orders/{id}``. :func:`register_ops` also installs the flow sensor
-(:mod:`streams.ops.flow`) that feeds the sync-delay and outbound-volume metrics.
+looks orders up through ``/orders/{id}``. The sync-delay and outbound-volume metrics the
+indicators read are fed by the twin agent (``PipelineMetrics.observe_fact``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from faust.web import Request, Response, View
 
-from streams.ops.flow import TwinFlowSensor
 from streams.ops.indicators import Indicators
 
 if TYPE_CHECKING:
@@ -49,9 +48,6 @@ def register_ops(pipeline: Pipeline) -> None:
         registry=pipeline.metrics.registry,
         open_alerts=lambda: state.open_alerts,
         stale_sources=lambda: list(state.stale),
-    )
-    app.sensors.add(
-        TwinFlowSensor(topic=pipeline.catalogue.orders_events.name, codec=pipeline.codec, metrics=pipeline.metrics)
     )
 
     @app.page("/ops")

@@ -254,6 +254,7 @@ def register_twin(
 
     async def on_order_event(partition: int, key: bytes, value: bytes) -> None:
         record = codec.decode_as("OrderEvent", value)
+        metrics.observe_fact(record, now())
         twin = load(key)
         new, changed = apply(twin, record)
         if reservations is not None:

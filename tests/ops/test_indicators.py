@@ -1,16 +1,14 @@
-"""The ops page's indicators (``GET /ops/indicators``) and the flow sensor, without a broker."""
+"""The ops page's indicators (``GET /ops/indicators``) and the flow metrics behind them, without a broker."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from streams.control import CONTROL_HEADER, WATERMARK
 from streams.metrics import PipelineMetrics
 from streams.normalise.core import normalise_record
-from streams.ops.flow import TwinFlowSensor
 from streams.ops.indicators import Indicators, SlidingCounter
 from tests.helpers import CODEC, FP, fixture_bytes, raw_record
 
@@ -67,20 +65,15 @@ def test_indicators_from_metrics_and_open_alerts() -> None:
     assert got["oversell"]["value"] == 1 and got["oversell"]["status"] == "breach"
 
 
-def test_flow_sensor_observes_order_events_not_watermarks() -> None:
+def test_observe_fact_counts_facts_and_their_age() -> None:
     metrics = PipelineMetrics.create(CollectorRegistry())
     raw = raw_record("taobao", fixture_bytes("taobao", "wait_seller_send_goods.json"))
     event = normalise_record(raw, codec=CODEC, fingerprint=FP, max_bytes=10**6).orders[0].value
-    event_time = CODEC.decode_as("OrderEvent", event)["event_time"]
-    clock = (event_time + timedelta(minutes=7)).timestamp
-    sensor = TwinFlowSensor(topic="orders.events", codec=CODEC, metrics=metrics, clock=clock)
-    assert sensor.observe({}, event) is True
-    assert sensor.observe({CONTROL_HEADER: WATERMARK}, event) is False
-    assert sensor.observe({}, b"not avro") is False
-    assert sensor.observe({}, None) is False
+    record = CODEC.decode_as("OrderEvent", event)
+    metrics.observe_fact(record, record["event_time"] + timedelta(minutes=7))
+    metrics.observe_fact(record, record["event_time"] - timedelta(seconds=5))  # the source's clock ahead: 0
     reg = metrics.registry
-    assert reg.get_sample_value("ordertwin_twin_facts_total", {"system": "CHANNEL", "status": "PAID"}) == 1
-    assert reg.get_sample_value("ordertwin_event_to_twin_seconds_count", {"system": "CHANNEL"}) == 1
+    assert reg.get_sample_value("ordertwin_twin_facts_total", {"system": "CHANNEL", "status": "PAID"}) == 2
+    assert reg.get_sample_value("ordertwin_event_to_twin_seconds_count", {"system": "CHANNEL"}) == 2
     assert reg.get_sample_value("ordertwin_event_to_twin_seconds_sum", {"system": "CHANNEL"}) == 420
-    assert reg.get_sample_value("ordertwin_event_to_twin_seconds_bucket", {"system": "CHANNEL", "le": "300.0"}) == 0
-    assert datetime.now(UTC) > event_time
+    assert reg.get_sample_value("ordertwin_event_to_twin_seconds_bucket", {"system": "CHANNEL", "le": "300.0"}) == 1

@@ -107,6 +107,9 @@ async def test_track_twin_upserts_idempotently(pipeline: Pipeline, monkeypatch: 
     assert first["state"] == "PAID" and first["version"] == 1
     assert twin["state"] == "OUTBOUND" and twin["version"] == 2
     assert twin["systems"]["CHANNEL"]["raw_status"] == "WAIT_BUYER_CONFIRM_GOODS"
+    facts = pipeline.metrics.registry.get_sample_value
+    assert facts("ordertwin_twin_facts_total", {"system": "CHANNEL", "status": "PAID"}) == 3  # each fact read
+    assert facts("ordertwin_twin_facts_total", {"system": "CHANNEL", "status": "OUTBOUND"}) == 1
 
 
 def _watermark(source: str, at: Any, raw_partitions: int = 1, raw_partition: int = 0) -> bytes:
