@@ -133,6 +133,55 @@ class Probes:
             t.join(self.timeout_s + 30)
 
 
+class WorkerGroup:
+    """``n`` worker processes of one deployment (same app id and topics; own port and state)."""
+
+    def __init__(self, dep: Deployment, log: Path, n: int) -> None:
+        from tests.live import free_port
+
+        self.dep = dep
+        self.workers = [BenchWorker(dep.settings, log)]
+        for i in range(1, n):
+            own = {
+                "web_port": free_port(),
+                "data_dir": dep.settings.data_dir.with_name(f"{dep.settings.data_dir.name}-w{i}"),
+            }
+            self.workers.append(BenchWorker(dep.settings.model_copy(update=own), log.with_suffix(f".w{i}.log")))
+
+    def start(self) -> WorkerGroup:
+        for worker in self.workers:
+            worker.start()
+        return self
+
+    def wait_settled(self, timeout: float) -> None:
+        """Until every worker serves and the orders.events partitions are split among them,
+        each exactly once (a rebalance during the measurement would be measured)."""
+        topic = self.dep.catalogue.orders_events.name
+        expected = {f"{topic}:{p}" for p in range(self.dep.settings.partitions)}
+        deadline = time.monotonic() + timeout
+        while True:
+            owned: list[set[str]] = []
+            for worker in self.workers:
+                worker.check_alive()
+                status, body = worker.process.get("/health")
+                ok = status == 200 and body.get("status") == "ok"
+                owned.append(
+                    {tp for tp in body.get("active_partitions", []) if tp.startswith(f"{topic}:")} if ok else set()
+                )
+            if all(owned) and sum(len(o) for o in owned) == len(expected) and set().union(*owned) == expected:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers did not settle on the partitions within {timeout:.0f} s: {owned}")
+            time.sleep(0.5)
+
+    def counter(self, name: str) -> float:
+        return sum(worker.counter(name) for worker in self.workers)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
 def offered_load(
     dep: Deployment,
     paced: list[Paced],
@@ -145,21 +194,24 @@ def offered_load(
     max_backlog_s: float = 5.0,
     max_lag_s: float = 1.0,
     probe_timeout_s: float = 60.0,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Publish at ``rate`` records/s for ``warmup_s + duration_s``; measure the new orders
-    published after the warm-up."""
+    published after the warm-up. With ``workers`` > 1, that many worker processes share the
+    partitions (one consumer group); probes ask the first, which routes to each key's owner."""
     settings = dep.settings
     needed = int(rate * (warmup_s + duration_s))
     if len(paced) < needed:
         raise ValueError(f"need {needed} records for {rate}/s over {warmup_s + duration_s} s, have {len(paced)}")
-    worker = BenchWorker(settings, log).start()
+    group = WorkerGroup(dep, log, workers).start()
+    worker = group.workers[0]
     producer = Producer({**settings.kafka_config(), **PRODUCER_DEFAULTS})  # as a connector publishes
     probes = Probes(settings.web_port, probe_timeout_s)
     sent_at: dict[str, float] = {}
     saturated = False
     finished = False
     try:
-        worker.process.wait_healthy(timeout=180)
+        group.wait_settled(timeout=180)
         probes.start()
         new_share = sum(1 for p in paced[:needed] if p.new_order is not None) / max(needed, 1)
         probe_every = max(1, round(rate * new_share / probes_per_s))
@@ -188,38 +240,41 @@ def offered_load(
             if time.perf_counter() >= next_check:
                 next_check += 1.0
                 producer.poll(0)
-                backlog = sent - worker.counter(RAW_COUNTER)
+                backlog = sent - group.counter(RAW_COUNTER)
                 if backlog > rate * max_backlog_s:
                     saturated = True
                     break
         producer.flush(60)
         load_s = time.perf_counter() - start
         load_end = time.monotonic()
-        if sent - worker.counter(RAW_COUNTER) > rate * max_lag_s:
+        if sent - group.counter(RAW_COUNTER) > rate * max_lag_s:
             saturated = True  # more than max_lag_s of load still queued: the worker did not keep up
         drain_s: float | None = None
         try:
             drained = worker.wait_until(
-                "backlog drained", lambda: worker.counter(RAW_COUNTER) >= sent, probe_timeout_s, every=0.1
+                "backlog drained", lambda: group.counter(RAW_COUNTER) >= sent, probe_timeout_s, every=0.1
             )
             drain_s = drained - load_end
         except TimeoutError:
             saturated = True
         probes.finish()
         finished = True
-        processed = worker.counter(RAW_COUNTER)  # raw records the normaliser has read
+        by_worker = [int(w.counter(RAW_COUNTER)) for w in group.workers]  # raw records each normaliser read
+        processed = sum(by_worker)
     finally:
         if not finished:
             probes.finish(abort=True)
-        worker.stop()
+        group.stop()
     stored = first_write_ms(settings, dep.catalogue.orders_twin.name, {k.encode() for k in sent_at})
     store_lat = [stored[k.encode()] / 1000 - t for k, t in sent_at.items() if k.encode() in stored]
     return {
         "offered_per_s": rate,
+        "workers": workers,
         "achieved_offered_per_s": sent / load_s,
         "duration_s": load_s,
         "records_sent": sent,
         "records_processed": int(processed),
+        "records_processed_by_worker": by_worker,
         "saturated": saturated,
         "drain_s_after_load": drain_s,
         "api": {**summary_ms(probes.latencies), "timed_out": probes.timed_out},

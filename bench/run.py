@@ -54,6 +54,7 @@ class Plan:
     rates: tuple[int, ...]  # offered loads of the latency figure
     latency_runs: int
     latency_s: float
+    latency_workers: int  # worker processes sharing the partitions in the latency figure
     timer_sizes: tuple[int, ...]
     rows: tuple[int, ...]  # twin rows of the memory/recovery figures
     figures: tuple[str, ...]
@@ -77,6 +78,7 @@ def plan_of(args: argparse.Namespace) -> Plan:
         rates=tuple(int(x) for x in args.rates.split(",")),
         latency_runs=args.runs or (1 if quick else 3),
         latency_s=args.duration or (8.0 if quick else 60.0),
+        latency_workers=args.workers,
         timer_sizes=(10_000, 100_000) if quick else (10_000, 100_000, 1_000_000),
         rows=rows,
         figures=tuple(args.only.split(",")) if args.only else FIGURES,
@@ -130,7 +132,8 @@ def run_latency(raws: list[Raw], codec: Codec, tmp: Path, plan: Plan) -> list[di
         samples = []
         for i in range(plan.latency_runs):
             with deployment(tmp) as dep:
-                samples.append(offered_load(dep, paced, rate, plan.latency_s, tmp / f"latency-{rate}-{i}.log"))
+                log_path = tmp / f"latency-{rate}-{i}.log"
+                samples.append(offered_load(dep, paced, rate, plan.latency_s, log_path, workers=plan.latency_workers))
             s = samples[-1]
             log(f"latency {rate}/s run {i + 1}: API p50 {s['api']['p50_ms']:.0f} ms p99 {s['api']['p99_ms']:.0f} ms")
         flat = [
@@ -142,6 +145,7 @@ def run_latency(raws: list[Raw], codec: Codec, tmp: Path, plan: Plan) -> list[di
         out.append(
             {
                 "offered_per_s": rate,
+                "workers": plan.latency_workers,
                 "duration_s": plan.latency_s,
                 "runs": len(samples),
                 "saturated_runs": sum(1 for s in samples if s["saturated"]),
@@ -187,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         "below one worker's saturation, showing service time rather than queueing)",
     )
     parser.add_argument("--duration", type=float, help="seconds of steady load per latency run (default 60)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the partitions in the latency figure (default 1; the other "
+        "figures are per worker)",
+    )
     parser.add_argument("--runs", type=int, help="repetitions per figure (default 3; quick 2, latency 1)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(FIGURES)}")
     parser.add_argument("--profile", action="store_true", help="py-spy the pipeline worker (var/bench/*.pyspy.txt)")

@@ -42,6 +42,16 @@ def test_latency_figure(kafka: str, tmp_path: Path) -> None:
     assert 0 < result["api"]["p50_ms"] <= result["api"]["max_ms"]
 
 
+def test_latency_figure_with_two_workers_sharing_the_partitions(kafka: str, tmp_path: Path) -> None:
+    paced = with_new_orders(mixed_raw(400, seed=7), CODEC)
+    with deployment(tmp_path, bootstrap_servers=kafka) as dep:
+        result = offered_load(dep, paced, 100, 3.0, tmp_path / "worker.log", warmup_s=1.0, probes_per_s=3.0, workers=2)
+    assert result["workers"] == 2 and result["records_processed"] == 400
+    assert all(n > 0 for n in result["records_processed_by_worker"])  # both took part
+    assert result["api"]["samples"] >= 1 and result["api"]["timed_out"] == 0  # routed to each key's owner
+    assert result["store"]["missing"] == 0
+
+
 def test_memory_and_recovery_figures(kafka: str, tmp_path: Path) -> None:
     with deployment(tmp_path, bootstrap_servers=kafka) as dep:
         result = restart_state(dep, 300, CODEC, tmp_path, runs=1)
