@@ -60,3 +60,36 @@ def test_memory_and_recovery_figures(kafka: str, tmp_path: Path) -> None:
     assert sample["rss_mib"] > 50 and sample["peak_rss_mib"] >= sample["rss_mib"]
     for key in ("from_changelog_serving_s", "local_rocksdb_serving_s"):
         assert 0 < sample[key] < 300
+
+
+def test_quick_mode_end_to_end(kafka: str, tmp_path: Path) -> None:
+    """What CI keeps working: ``make bench BENCH_ARGS=--quick`` as a process, every figure,
+    nothing appended with --no-write (no timing is asserted)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from ordertwin.settings import REPO_ROOT
+
+    results_md = REPO_ROOT / "bench" / "RESULTS.md"
+    before = results_md.read_bytes()
+    env = {**os.environ, "ORDERTWIN_BOOTSTRAP_SERVERS": kafka}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--no-write"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out, _ = json.JSONDecoder().raw_decode(proc.stdout)  # then the Markdown table
+    assert out["mode"] == "quick"
+    assert out["pipeline"]["records"] == 5_000 and out["pipeline"]["events_per_s"]["median"] > 0
+    assert [lat["offered_per_s"] for lat in out["latency"]] == [250, 1000, 5000]
+    assert {(t["open_orders"], t["due"] > 0) for t in out["timer"]} == {
+        (n, due) for n in (10_000, 100_000) for due in (False, True)
+    }
+    assert [s["rows"] for s in out["state"]] == [10_000, 50_000]
+    assert results_md.read_bytes() == before
