@@ -23,6 +23,7 @@ from typing import Any
 
 from streams.inventory.rules import STOCK_DIVERGENCE, Config, make_alert
 from streams.inventory.stock import State, levels
+from streams.orders.recovery import resolved_by_recovery
 
 
 @dataclass
@@ -89,14 +90,6 @@ def reconcile(
                 out.to_store[key] = {**row, "episodes": {**row["episodes"], ep_key: adopted}}
                 open_ids.add(aid)
                 continue
-        resolved = dict(alert)
-        resolved.update(
-            state="RESOLVED",
-            emitted_at=now,
-            resolved_at=now,
-            duration_ms=int((now - alert["episode_started_at"]).total_seconds() * 1000),
-            details={**alert.get("details", {}), "resolved_by": "recovery"},
-        )
-        out.to_send.append(resolved)
+        out.to_send.append(resolved_by_recovery(alert, now))
         out.emitted.add((aid, "RESOLVED"))
     return out

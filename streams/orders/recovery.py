@@ -36,6 +36,20 @@ class Reconciliation:
     emitted: set[tuple[str, str]] = field(default_factory=set)  # (alert id, state) now on the topic
 
 
+def resolved_by_recovery(alert: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The RESOLVED of a RAISED alert on the topic whose episode the durable state records
+    as closed (the crash fell between closing it and sending this)."""
+    resolved = dict(alert)
+    resolved.update(
+        state="RESOLVED",
+        emitted_at=now,
+        resolved_at=now,
+        duration_ms=int((now - alert["episode_started_at"]).total_seconds() * 1000),
+        details={**alert.get("details", {}), "resolved_by": "recovery"},
+    )
+    return resolved
+
+
 class Reconciler:
     """``reconcile`` one twin at a time, so a restart never holds every decoded row at once.
 
@@ -96,15 +110,7 @@ class Reconciler:
         for alert_id, alert in self._raised_on_topic.items():
             if alert_id in self._open_ids or alert_id not in self._closed_ids or (alert_id, "RESOLVED") in out.emitted:
                 continue
-            resolved = dict(alert)
-            resolved.update(
-                state="RESOLVED",
-                emitted_at=now,
-                resolved_at=now,
-                duration_ms=int((now - alert["episode_started_at"]).total_seconds() * 1000),
-                details={**alert.get("details", {}), "resolved_by": "recovery"},
-            )
-            out.to_send.append(resolved)
+            out.to_send.append(resolved_by_recovery(alert, now))
             out.emitted.add((alert_id, "RESOLVED"))
         return out
 
