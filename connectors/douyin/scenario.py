@@ -32,10 +32,10 @@ from connectors.douyin.simulator import DouyinSimulator, generate_histories, ser
 from connectors.scenario.model import Outage, ScenarioRecord
 from connectors.scenario_store import (
     RunningScenario,
-    ScenarioFeed,
     ScenarioPusher,
     dumps,
     record_of,
+    serve_pull_scenario,
     utc_now,
     version_times,
 )
@@ -114,15 +114,19 @@ async def start_scenario_simulator(
     """Serve ``records`` (shop orders) on the order APIs as time passes and, with a ``target``,
     push an order message for each version there at its time."""
     simulator = DouyinSimulator.from_settings(settings)
-    sink = simulator.store.add_raw
-    feed = ScenarioFeed(SOURCE, records, outages=outages, clock=clock, sink=lambda r: sink(r.value), identify=identify)
-    simulator.scenario = feed
-    running = await serve(
+    scenario = await serve_pull_scenario(
+        SOURCE,
         simulator,
-        settings.simulator_host if host is None else host,
-        settings.douyin_simulator_port if port is None else port,
+        serve,
+        settings,
+        records,
+        identify=identify,
+        outages=outages,
+        host=host,
+        port=port,
+        clock=clock,
     )
-    pusher = None
+    feed = scenario.feed
     if target is not None:
         tag = tags(feed.records)
         pusher = ScenarioPusher(
@@ -135,7 +139,8 @@ async def start_scenario_simulator(
             sleep=sleep,
         )
         pusher.start()
-    return RunningScenario(running, feed, pusher)
+        scenario.pusher = pusher
+    return scenario
 
 
 def sample_records(n_orders: int, *, seed: int, start: datetime, span_s: int = 6) -> list[ScenarioRecord]:
